@@ -1,0 +1,35 @@
+# Two commands do everything: `make run` and `make test`. Both build .venv from
+# nothing (Python 3.10, pinned by constraints.txt) and reinstall only when
+# pyproject.toml or constraints.txt changed.
+VENV    := .venv
+PYTHON  := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+ARGS    ?=
+
+.PHONY: run test test-fast ui bench clean
+
+run: $(STAMP)
+	$(VENV)/bin/edgeflow run image $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -q $(ARGS)
+
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not e2e" $(ARGS)
+
+ui: $(STAMP)
+	$(VENV)/bin/edgeflow ui
+
+bench: $(STAMP)
+	$(PYTHON) benchmarks/pipeline_run.py
+
+$(PYTHON):
+	@py=$$(.ci/find-python310) && echo "creating $(VENV) with $$py" && "$$py" -m venv $(VENV)
+
+$(STAMP): pyproject.toml constraints.txt | $(PYTHON)
+	$(PYTHON) -m pip install -q --upgrade "pip>=24" wheel "setuptools>=64"
+	$(PYTHON) -m pip install -q -c constraints.txt -e ".[test]"
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) output .pytest_cache

@@ -1,0 +1,267 @@
+"""One typed configuration tree for every pipeline: frozen dataclasses.
+
+Loaded once, from defaults, then an optional YAML file, then ``--set a.b=value``
+overrides (see :func:`load_config`). Every value is type-checked and range-checked
+at load time, and a bad one is reported with its dotted field name.
+TFX types are built from this tree only at the pipeline boundary.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from edgeflow import EdgeflowError
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh")
+
+
+class ConfigError(EdgeflowError):
+    """A configuration value is missing, of the wrong type, or out of range."""
+
+
+def _check(ok: bool, name: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name} {message}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from and how they are split and shaped."""
+
+    path: Optional[str] = None  # an image folder (one sub-folder per class); None = bundled digits
+    train_buckets: int = 4  # deterministic hash split on the file's relative path: train:eval
+    eval_buckets: int = 1
+    image_size: int = 16  # images are resized to (image_size, image_size) inside the graph
+    channels: int = 1  # 1 = grayscale, 3 = RGB
+    max_bad_fraction: float = 0.05  # corrupt files are skipped; past this share the run stops
+    limit_per_class: Optional[int] = None  # bundled digits only: keep this many per class
+
+    def __post_init__(self):
+        _check(self.train_buckets >= 1, "train_buckets", "must be at least 1")
+        _check(self.eval_buckets >= 1, "eval_buckets", "must be at least 1")
+        _check(4 <= self.image_size <= 512, "image_size", "must be between 4 and 512")
+        _check(self.channels in (1, 3), "channels", "must be 1 (grayscale) or 3 (RGB)")
+        _check(0.0 <= self.max_bad_fraction < 1.0, "max_bad_fraction", "must be in [0, 1)")
+        _check(self.limit_per_class is None or self.limit_per_class >= 2,
+               "limit_per_class", "must be at least 2 (or null for all)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A convolutional classifier: ``blocks`` x (conv, conv, pool), then a softmax head."""
+
+    blocks: int = 2
+    filters: int = 32  # filters of the first block; each later block doubles them
+    kernel_size: int = 3
+    activation: str = "relu"
+    dropout: float = 0.25
+
+    def __post_init__(self):
+        _check(1 <= self.blocks <= 6, "blocks", "must be between 1 and 6")
+        _check(self.filters >= 1, "filters", "must be at least 1")
+        _check(self.kernel_size in (1, 3, 5, 7), "kernel_size", "must be 1, 3, 5 or 7")
+        _check(self.activation in ACTIVATIONS, "activation", f"must be one of {', '.join(ACTIVATIONS)}")
+        _check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 0.003
+    early_stopping_patience: int = 4
+    seed: int = 42
+
+    def __post_init__(self):
+        _check(self.epochs >= 1, "epochs", "must be at least 1")
+        _check(self.batch_size >= 1, "batch_size", "must be at least 1")
+        _check(0.0 < self.learning_rate < 1.0, "learning_rate", "must be in (0, 1)")
+        _check(self.early_stopping_patience >= 1, "early_stopping_patience", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    min_accuracy: float = 0.9  # the model is blessed only above this eval accuracy ...
+    max_regression: float = 0.0  # ... and no more than this below the last blessed model
+
+    def __post_init__(self):
+        _check(0.0 <= self.min_accuracy <= 1.0, "min_accuracy", "must be in [0, 1]")
+        _check(0.0 <= self.max_regression <= 1.0, "max_regression", "must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    model_name: str = "digits"  # TF Serving model name: <serving root>/<model_name>/<version>/
+    root: Optional[str] = None  # default: <output>/serving
+
+    def __post_init__(self):
+        _check(bool(self.model_name) and self.model_name.replace("_", "").replace("-", "").isalnum(),
+               "model_name", "must be letters, digits, '-' or '_'")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    enabled: bool = True
+    uri: Optional[str] = None  # default: sqlite:///<output>/mlflow.db (embedded)
+    experiment: Optional[str] = None  # default: the pipeline's name
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    name: str = "image"
+    output: str = "output"  # every run's metadata, artifacts, pushed models and MLflow store
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    # Derived locations; everything a run writes lives under `output`.
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.output).resolve()
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.output_dir / self.name / "pipeline_root"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.output_dir / self.name / "metadata.sqlite"
+
+    @property
+    def serving_root(self) -> Path:
+        return Path(self.serving.root).resolve() if self.serving.root else self.output_dir / "serving"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking.uri or f"sqlite:///{self.output_dir / 'mlflow.db'}"
+
+    @property
+    def experiment(self) -> str:
+        return self.tracking.experiment or self.name
+
+
+# ---- presets: functions that change a default -------------------------------------------
+
+def default() -> PipelineConfig:
+    return PipelineConfig()
+
+
+def tiny() -> PipelineConfig:
+    """A few seconds of training on a digits subset: for tests and smoke runs."""
+    base = default()
+    return replace(
+        base,
+        data=replace(base.data, limit_per_class=30, image_size=8),
+        model=replace(base.model, blocks=1, filters=8, dropout=0.1),
+        train=replace(base.train, epochs=6, batch_size=32, learning_rate=0.01),
+        eval=replace(base.eval, min_accuracy=0.5),
+    )
+
+
+PRESETS = {"default": default, "tiny": tiny}
+
+
+# ---- loading ----------------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, name: str) -> Any:
+    """Checks `value` against the annotation `tp`; ints are accepted where floats are."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], name)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if tp in (int, str) and (not isinstance(value, tp) or isinstance(value, bool)):
+        raise ConfigError(f"{name} must be {'an integer' if tp is int else 'a string'}, got {value!r}")
+    if tp is float and not isinstance(value, float):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, values: dict, prefix: str = "") -> Any:
+    """Builds dataclass `cls` from a nested dict, naming any bad field by its dotted path."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of fields, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key} is not a config field; known fields here: {', '.join(sorted(known))}")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        tp, value, name = hints[f.name], values[f.name], prefix + f.name
+        kwargs[f.name] = from_dict(tp, value, name + ".") if is_dataclass(tp) else _coerce(value, tp, name)
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:  # range checks name the field without its section; add it
+        raise ConfigError(f"{prefix}{err}") from None
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def parse_override(text: str) -> dict:
+    """``"train.epochs=3"`` -> ``{"train": {"epochs": 3}}`` (the value is read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.field=value, e.g. train.epochs=3")
+    key, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else None
+    nested: dict = {}
+    node = nested
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return nested
+
+
+def load_config(preset: str = "default", path: Optional[str] = None,
+                overrides: typing.Sequence[str] = (), updates: Optional[dict] = None) -> PipelineConfig:
+    """Preset, then YAML file, then ``--set`` overrides, then `updates` (a nested dict from CLI flags)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = to_dict(PRESETS[preset]())
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {path} does not exist; give the path of a YAML file")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML ({err.__class__.__name__}); fix its syntax") from None
+        values = _merge(values, loaded if isinstance(loaded, dict) else {"": loaded})
+    for text in overrides:
+        values = _merge(values, parse_override(text))
+    values = _merge(values, updates or {})
+    return from_dict(PipelineConfig, values)
+
+
+def dump_yaml(cfg: PipelineConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,96 @@
+"""The image-classification pipeline: image folder -> CNN -> blessed SavedModel in TF Serving layout."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Sequence
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from edgeflow.components.anomaly_gate import AnomalyGate
+from edgeflow.components.image_example_gen import ImageFolderExampleGen
+from edgeflow.components.image_folder import LABEL_KEY
+from edgeflow.pipelines.config import PipelineConfig
+
+
+def eval_config(cfg: PipelineConfig, num_classes: int) -> tfma.EvalConfig:
+    """Accuracy gates the blessing (an absolute bar, and no regression against the last blessed model)."""
+    accuracy_gate = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": cfg.eval.min_accuracy}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -cfg.eval.max_regression - 1e-10}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_examples", label_key=LABEL_KEY,
+                                    prediction_key="probabilities")],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[
+            tfma.MetricsSpec(metrics=[
+                tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_gate),
+                tfma.MetricConfig(class_name="ExampleCount"),
+                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+            ]),
+            # Per-class precision and recall (one-vs-rest for each class id).
+            tfma.MetricsSpec(
+                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}),
+                metrics=[tfma.MetricConfig(class_name="Precision"), tfma.MetricConfig(class_name="Recall")]),
+        ])
+
+
+def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[str],
+                    beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+    custom = {"data": asdict(cfg.data), "model": asdict(cfg.model), "train": asdict(cfg.train),
+              "class_names": list(class_names)}
+
+    # Read <class>/<image> files with Beam into tf.Examples, split train/eval by a hash of the path.
+    example_gen = ImageFolderExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets)
+    # Statistics per split, a schema inferred from them, and the examples checked against it.
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                          infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                                        schema=schema_gen.outputs["schema"])
+    # Stop here when the data breaks its schema.
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    # Decode, resize and scale the images inside the graph that the exported model carries.
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        preprocessing_fn="edgeflow.models.image_transform.preprocessing_fn",
+        custom_config={"image_size": cfg.data.image_size, "channels": cfg.data.channels},
+        disable_statistics=True)
+    transform.add_upstream_node(anomaly_gate)
+    # Train the CNN with early stopping and checkpoints; export with serving signatures.
+    trainer = tfx.components.Trainer(
+        run_fn="edgeflow.models.image_trainer.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=custom)
+    # The last blessed model, the baseline the new one must not fall below.
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModel")
+    # Accuracy and per-class metrics on the eval split with TFMA; bless or not.
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"], example_splits=["eval"],
+        eval_config=eval_config(cfg, len(class_names)))
+    # A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout.
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=str(cfg.serving_root / cfg.serving.model_name))))
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.name,
+        pipeline_root=str(cfg.pipeline_root),
+        components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
+                    transform, trainer, baseline, evaluator, pusher],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(cfg.metadata_path)),
+        beam_pipeline_args=list(beam_args),
+        enable_cache=False)

@@ -1,0 +1,122 @@
+"""What a pipeline run produced, read back from its ML Metadata store.
+
+The MLflow logger and the end-of-run summary both read from here, so they report what
+TFX actually recorded, not what the code hoped for.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+
+@dataclass
+class RunResults:
+    pipeline_run_id: str
+    execution_ids: Dict[str, int] = field(default_factory=dict)  # component id -> MLMD execution id
+    example_counts: Dict[str, int] = field(default_factory=dict)  # split -> examples
+    history: List[dict] = field(default_factory=list)  # per-epoch training metrics
+    metrics: Dict[str, float] = field(default_factory=dict)  # TFMA metrics of the candidate, eval split
+    blessed: Optional[bool] = None
+    model_uri: Optional[str] = None  # the Trainer's SavedModel
+    model_run_uri: Optional[str] = None
+    evaluation_uri: Optional[str] = None
+    pushed_path: Optional[str] = None  # <serving root>/<model>/<version> when pushed
+
+
+def open_store(path: Path) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def _prop(artifact, name):
+    if name not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[name]
+    return value.string_value or value.int_value
+
+
+def read_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """Overall-slice metrics of the candidate model: ``accuracy``, ``example_count``,
+    ``precision/class_3`` ... (baseline and diff values are left out)."""
+    import tensorflow_model_analysis as tfma
+
+    out: Dict[str, float] = {}
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if slice_metrics.slice_key.single_slice_keys:
+            continue
+        for kv in slice_metrics.metric_keys_and_values:
+            key, value = kv.key, kv.value
+            if key.is_diff or key.model_name not in ("", "candidate"):
+                continue
+            if not value.HasField("double_value"):
+                continue
+            name = {"sparse_categorical_accuracy": "accuracy"}.get(key.name, key.name)
+            if key.sub_key.HasField("class_id"):
+                name = f"{name}/class_{key.sub_key.class_id.value}"
+            out[name] = value.double_value.value
+    return out
+
+
+def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
+    """The newest pipeline run of `pipeline_name` in the store."""
+    import tensorflow_data_validation as tfdv
+    from tfx.types import artifact_utils, standard_artifacts
+
+    store = open_store(metadata_path)
+    runs = [c for c in store.get_contexts_by_type("pipeline_run")]
+    pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline_ctx is not None:
+        in_pipeline = {c.id for c in store.get_parent_contexts_by_context(pipeline_ctx.id)} | {
+            c.id for c in store.get_children_contexts_by_context(pipeline_ctx.id)}
+        runs = [c for c in runs if c.id in in_pipeline] or runs
+    if not runs:
+        raise LookupError(f"no pipeline run of {pipeline_name} in {metadata_path}")
+    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    results = RunResults(pipeline_run_id=run.name)
+
+    executions = store.get_executions_by_context(run.id)
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    node_of = {}
+    for ex in executions:
+        node = _prop(ex, "node_id") or ex.properties.get("component_id", metadata_store_pb2.Value()).string_value
+        node = node or ex.name
+        results.execution_ids[str(node)] = ex.id
+        node_of[ex.id] = str(node)
+    outputs = [e for e in store.get_events_by_execution_ids([ex.id for ex in executions])
+               if e.type == metadata_store_pb2.Event.OUTPUT]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs])}
+    by_type: Dict[str, list] = {}
+    for event in outputs:
+        a = artifacts[event.artifact_id]
+        by_type.setdefault(types[a.type_id], []).append(a)
+
+    for a in by_type.get("ExampleStatistics", [])[-1:]:
+        art = standard_artifacts.ExampleStatistics()
+        art.set_mlmd_artifact(a)
+        for split in artifact_utils.decode_split_names(art.split_names):
+            stats = tfdv.load_stats_binary(os.path.join(artifact_utils.get_split_uri([art], split), "FeatureStats.pb"))
+            results.example_counts[split] = int(stats.datasets[0].num_examples)
+    for a in by_type.get("ModelRun", [])[-1:]:
+        results.model_run_uri = a.uri
+        history = Path(a.uri) / "history.json"
+        if history.exists():
+            results.history = json.loads(history.read_text())
+    for a in by_type.get("Model", [])[-1:]:
+        results.model_uri = a.uri
+    for a in by_type.get("ModelEvaluation", [])[-1:]:
+        results.evaluation_uri = a.uri
+        results.metrics = read_eval_metrics(a.uri)
+    for a in by_type.get("ModelBlessing", [])[-1:]:
+        results.blessed = bool(_prop(a, "blessed"))
+    for a in by_type.get("PushedModel", [])[-1:]:
+        if _prop(a, "pushed"):
+            results.pushed_path = _prop(a, "pushed_destination")
+    return results

@@ -1,0 +1,28 @@
+"""The end-of-run summary: what a user needs to act on, in a few lines."""
+from __future__ import annotations
+
+from edgeflow.pipelines.config import PipelineConfig
+from edgeflow.pipelines.runner import RunOutcome
+
+
+def summary_lines(cfg: PipelineConfig, outcome: RunOutcome) -> list:
+    r = outcome.results
+    lines = [f"\n== {cfg.name}: finished in {outcome.seconds:.0f}s (pipeline run {r.pipeline_run_id})"]
+    if r.example_counts:
+        lines.append("   examples: " + ", ".join(f"{k} {v}" for k, v in sorted(r.example_counts.items())))
+    if r.history:
+        lines.append(f"   trained:  {len(r.history)} epochs, final val_accuracy "
+                     f"{r.history[-1].get('val_accuracy', float('nan')):.4f}")
+    if "accuracy" in r.metrics:
+        lines.append(f"   eval accuracy: {r.metrics['accuracy']:.4f}  (bar: {cfg.eval.min_accuracy})")
+    if r.blessed is not None:
+        lines.append(f"   blessed:  {'yes' if r.blessed else 'no'}")
+    lines.append(f"   pushed:   {r.pushed_path}" if r.pushed_path else "   pushed:   nothing (model not blessed)")
+    if outcome.mlflow_run_id:
+        where = f"make ui  (or: edgeflow ui --output {cfg.output})" if cfg.tracking.uri is None else cfg.tracking.uri
+        lines.append(f"   MLflow run {outcome.mlflow_run_id} in experiment '{cfg.experiment}'; see it with: {where}")
+    return lines
+
+
+def print_summary(cfg: PipelineConfig, outcome: RunOutcome) -> None:
+    print("\n".join(summary_lines(cfg, outcome)), flush=True)
