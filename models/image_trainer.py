@@ -20,7 +20,7 @@ from edgeflow.components.image_folder import IMAGE_KEY, LABEL_KEY
 from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.cnn import build_cnn
 from edgeflow.models.image_transform import IMAGE_FEATURE
-from edgeflow.pipelines.config import DataConfig, ModelConfig, TrainConfig, from_dict
+from edgeflow.pipelines.config import ImageConfig, ModelConfig, TrainConfig, from_dict
 
 log = logging.getLogger("edgeflow.train")
 
@@ -58,7 +58,7 @@ def export_signatures(model, tf_transform_output, class_names):
 
 def run_fn(fn_args: tfx.components.FnArgs):
     cc = fn_args.custom_config
-    data, model_cfg, train = (from_dict(DataConfig, cc["data"]), from_dict(ModelConfig, cc["model"]),
+    image, model_cfg, train = (from_dict(ImageConfig, cc["image"]), from_dict(ModelConfig, cc["model"]),
                               from_dict(TrainConfig, cc["train"]))
     class_names = cc["class_names"]
     tf.keras.utils.set_random_seed(train.seed)
@@ -66,7 +66,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
     train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, True)
     eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, False)
 
-    model = build_cnn((data.image_size, data.image_size, data.channels), len(class_names), model_cfg)
+    model = build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg)
     model.compile(optimizer=tf.keras.optimizers.Adam(train.learning_rate),
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])

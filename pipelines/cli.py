@@ -10,8 +10,8 @@ from typing import List, Optional
 import edgeflow  # noqa: F401 - sets the environment before TensorFlow is imported
 from edgeflow import EdgeflowError
 from edgeflow.pipelines.config import PRESETS, load_config
+from edgeflow.pipelines.runner import PIPELINES
 
-PIPELINES = ("image",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args) -> int:
     if args.pipeline not in PIPELINES:
         raise EdgeflowError(f"unknown pipeline {args.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
-    updates: dict = {"name": args.pipeline}
+    updates: dict = {}
     if args.output:
         updates["output"] = args.output
     if args.data:
@@ -48,12 +48,12 @@ def _run(args) -> int:
         updates["tracking"] = {"uri": args.tracking_uri}
     if args.no_tracking:
         updates.setdefault("tracking", {})["enabled"] = False
-    cfg = load_config(args.preset, args.config, args.overrides, updates)
+    cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, updates)
 
-    from edgeflow.pipelines.runner import run_image_pipeline
+    from edgeflow.pipelines.runner import run_pipeline
     from edgeflow.pipelines.summary import print_summary
 
-    outcome = run_image_pipeline(cfg, args.beam_args)
+    outcome = run_pipeline(cfg, args.beam_args)
     print_summary(cfg, outcome)
     return 0
 

@@ -32,22 +32,30 @@ def _check(ok: bool, name: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the images come from and how they are split and shaped."""
+    """Where the data comes from and how it is split; shared by every pipeline."""
 
-    path: Optional[str] = None  # an image folder (one sub-folder per class); None = bundled digits
-    train_buckets: int = 4  # deterministic hash split on the file's relative path: train:eval
+    path: Optional[str] = None  # the input folder or file; None = the pipeline's bundled data set
+    train_buckets: int = 4  # deterministic hash split (train:eval buckets)
     eval_buckets: int = 1
-    image_size: int = 16  # images are resized to (image_size, image_size) inside the graph
-    channels: int = 1  # 1 = grayscale, 3 = RGB
-    max_bad_fraction: float = 0.05  # corrupt files are skipped; past this share the run stops
-    limit_per_class: Optional[int] = None  # bundled digits only: keep this many per class
+    max_bad_fraction: float = 0.05  # unreadable records are skipped; past this share the run stops
 
     def __post_init__(self):
         _check(self.train_buckets >= 1, "train_buckets", "must be at least 1")
         _check(self.eval_buckets >= 1, "eval_buckets", "must be at least 1")
-        _check(4 <= self.image_size <= 512, "image_size", "must be between 4 and 512")
-        _check(self.channels in (1, 3), "channels", "must be 1 (grayscale) or 3 (RGB)")
         _check(0.0 <= self.max_bad_fraction < 1.0, "max_bad_fraction", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """Image pipeline inputs: images are decoded and resized inside the graph."""
+
+    size: int = 16  # images are resized to (size, size)
+    channels: int = 1  # 1 = grayscale, 3 = RGB
+    limit_per_class: Optional[int] = None  # bundled digits only: keep this many per class
+
+    def __post_init__(self):
+        _check(4 <= self.size <= 512, "size", "must be between 4 and 512")
+        _check(self.channels in (1, 3), "channels", "must be 1 (grayscale) or 3 (RGB)")
         _check(self.limit_per_class is None or self.limit_per_class >= 2,
                "limit_per_class", "must be at least 2 (or null for all)")
 
@@ -97,11 +105,11 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class ServingConfig:
-    model_name: str = "digits"  # TF Serving model name: <serving root>/<model_name>/<version>/
-    root: Optional[str] = None  # default: <output>/serving
+    model_name: Optional[str] = None  # TF Serving model name (default: the pipeline's name)
+    root: Optional[str] = None  # default: <output>/serving; models land in <root>/<model_name>/<version>/
 
     def __post_init__(self):
-        _check(bool(self.model_name) and self.model_name.replace("_", "").replace("-", "").isalnum(),
+        _check(self.model_name is None or self.model_name.replace("_", "").replace("-", "").isalnum(),
                "model_name", "must be letters, digits, '-' or '_'")
 
 
@@ -117,11 +125,19 @@ class PipelineConfig:
     name: str = "image"
     output: str = "output"  # every run's metadata, artifacts, pushed models and MLflow store
     data: DataConfig = field(default_factory=DataConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def __post_init__(self):
+        _check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
+               "name", "must be letters, digits, '-' or '_'")
+        _check(self.image.size >= 2 ** self.model.blocks, "model.blocks",
+               f"={self.model.blocks} halves the image {self.model.blocks} times, too often for "
+               f"image.size={self.image.size}; use fewer blocks or a larger image.size")
 
     # Derived locations; everything a run writes lives under `output`.
     @property
@@ -141,6 +157,10 @@ class PipelineConfig:
         return Path(self.serving.root).resolve() if self.serving.root else self.output_dir / "serving"
 
     @property
+    def model_name(self) -> str:
+        return self.serving.model_name or self.name
+
+    @property
     def tracking_uri(self) -> str:
         return self.tracking.uri or f"sqlite:///{self.output_dir / 'mlflow.db'}"
 
@@ -151,22 +171,22 @@ class PipelineConfig:
 
 # ---- presets: functions that change a default -------------------------------------------
 
-def default() -> PipelineConfig:
-    return PipelineConfig()
+def default(cfg: PipelineConfig) -> PipelineConfig:
+    return cfg
 
 
-def tiny() -> PipelineConfig:
-    """A few seconds of training on a digits subset: for tests and smoke runs."""
-    base = default()
+def tiny(cfg: PipelineConfig) -> PipelineConfig:
+    """Seconds of training on a small subset: for tests and smoke runs."""
     return replace(
-        base,
-        data=replace(base.data, limit_per_class=30, image_size=8),
-        model=replace(base.model, blocks=1, filters=8, dropout=0.1),
-        train=replace(base.train, epochs=6, batch_size=32, learning_rate=0.01),
-        eval=replace(base.eval, min_accuracy=0.5),
+        cfg,
+        image=replace(cfg.image, limit_per_class=30, size=8),
+        model=replace(cfg.model, blocks=1, filters=8, dropout=0.1),
+        train=replace(cfg.train, epochs=6, batch_size=32, learning_rate=0.01),
+        eval=replace(cfg.eval, min_accuracy=0.5),
     )
 
 
+# A preset maps the pipeline's defaults to new defaults; YAML and --set apply on top.
 PRESETS = {"default": default, "tiny": tiny}
 
 
@@ -242,12 +262,12 @@ def parse_override(text: str) -> dict:
     return nested
 
 
-def load_config(preset: str = "default", path: Optional[str] = None,
+def load_config(pipeline: str = "image", preset: str = "default", path: Optional[str] = None,
                 overrides: typing.Sequence[str] = (), updates: Optional[dict] = None) -> PipelineConfig:
     """Preset, then YAML file, then ``--set`` overrides, then `updates` (a nested dict from CLI flags)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    values = to_dict(PRESETS[preset]())
+    values = to_dict(PRESETS[preset](PipelineConfig(name=pipeline)))
     if path:
         p = Path(path)
         if not p.is_file():

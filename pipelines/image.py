@@ -1,6 +1,7 @@
 """The image-classification pipeline: image folder -> CNN -> blessed SavedModel in TF Serving layout."""
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from typing import Sequence
 
@@ -11,6 +12,8 @@ from edgeflow.components.anomaly_gate import AnomalyGate
 from edgeflow.components.image_example_gen import ImageFolderExampleGen
 from edgeflow.components.image_folder import LABEL_KEY
 from edgeflow.pipelines.config import PipelineConfig
+
+log = logging.getLogger("edgeflow")
 
 
 def eval_config(cfg: PipelineConfig, num_classes: int) -> tfma.EvalConfig:
@@ -39,7 +42,7 @@ def eval_config(cfg: PipelineConfig, num_classes: int) -> tfma.EvalConfig:
 
 def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[str],
                     beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
-    custom = {"data": asdict(cfg.data), "model": asdict(cfg.model), "train": asdict(cfg.train),
+    custom = {"image": asdict(cfg.image), "model": asdict(cfg.model), "train": asdict(cfg.train),
               "class_names": list(class_names)}
 
     # Read <class>/<image> files with Beam into tf.Examples, split train/eval by a hash of the path.
@@ -56,7 +59,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn="edgeflow.models.image_transform.preprocessing_fn",
-        custom_config={"image_size": cfg.data.image_size, "channels": cfg.data.channels},
+        custom_config={"image_size": cfg.image.size, "channels": cfg.image.channels},
         disable_statistics=True)
     transform.add_upstream_node(anomaly_gate)
     # Train the CNN with early stopping and checkpoints; export with serving signatures.
@@ -83,7 +86,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-            base_directory=str(cfg.serving_root / cfg.serving.model_name))))
+            base_directory=str(cfg.serving_root / cfg.model_name))))
 
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.name,
@@ -94,3 +97,15 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
             str(cfg.metadata_path)),
         beam_pipeline_args=list(beam_args),
         enable_cache=False)
+
+
+def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+    """Checks the image folder (the bundled digits unless data.path is set), then builds the pipeline."""
+    from edgeflow.components.image_folder import scan_image_folder
+    from edgeflow.pipelines.datasets import write_digits_folder
+
+    root = cfg.data.path or write_digits_folder(cfg.output_dir / "data", cfg.image.limit_per_class)
+    scan = scan_image_folder(root, cfg.data.max_bad_fraction)
+    log.info("data: %d images in %d classes from %s%s", len(scan.files), len(scan.classes), scan.root,
+             f" ({len(scan.bad)} unreadable files skipped, named in the log)" if scan.bad else "")
+    return create_pipeline(cfg, str(scan.root), scan.classes, beam_args)

@@ -1,6 +1,7 @@
 """Runs a pipeline with TFX's LocalDagRunner (Beam DirectRunner), tracked in MLflow, and summarizes it."""
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from dataclasses import dataclass
@@ -21,29 +22,28 @@ class RunOutcome:
     seconds: float
 
 
-def prepare_image_data(cfg: PipelineConfig):
-    """The folder to ingest (the bundled digits unless data.path is set), checked before the run."""
-    from edgeflow.components.image_folder import scan_image_folder
-    from edgeflow.pipelines.datasets import write_digits_folder
-
-    root = cfg.data.path or write_digits_folder(cfg.output_dir / "data", cfg.data.limit_per_class)
-    scan = scan_image_folder(root, cfg.data.max_bad_fraction)
-    log.info("data: %d images in %d classes from %s%s", len(scan.files), len(scan.classes), scan.root,
-             f" ({len(scan.bad)} unreadable files skipped, named in the log)" if scan.bad else "")
-    return scan
+# Pipeline name -> module with `build(cfg, beam_args) -> tfx.dsl.Pipeline` (imported on use).
+PIPELINES = {
+    "image": "edgeflow.pipelines.image",
+}
 
 
-def run_image_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutcome:
+def build_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()):
+    if cfg.name not in PIPELINES:
+        raise EdgeflowError(f"unknown pipeline {cfg.name!r}; choose one of: {', '.join(PIPELINES)}")
+    return importlib.import_module(PIPELINES[cfg.name]).build(cfg, beam_args)
+
+
+def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutcome:
+    """Builds and runs `cfg.name`'s pipeline locally inside one MLflow run; reads back its results."""
     from tfx import v1 as tfx
 
     from edgeflow.pipelines import tracking
-    from edgeflow.pipelines.image import create_pipeline
 
     log_file = setup_logging(cfg.output_dir / "logs", cfg.name)
     log.info("edgeflow run %s  (full log: %s)", cfg.name, log_file)
     t0 = time.time()
-    scan = prepare_image_data(cfg)
-    pipeline = create_pipeline(cfg, str(scan.root), scan.classes, beam_args)
+    pipeline = build_pipeline(cfg, beam_args)
     progress = ComponentProgress([c.id for c in pipeline.components])
     root = logging.getLogger()
     with tracking.tracked_run(cfg) as run:

@@ -1,0 +1,25 @@
+"""Shared fixtures. `tiny_image_run` runs the real image pipeline once per test session
+(tiny preset, ~30 s on 2 cores) so every test that needs a trained, pushed model reuses it."""
+import edgeflow  # noqa: F401 - environment first (legacy Keras, quiet TF)
+
+import pytest
+
+from edgeflow.pipelines.config import load_config
+
+
+@pytest.fixture(scope="session")
+def tiny_image_run(tmp_path_factory):
+    """(cfg, RunOutcome) of one tiny image pipeline run with embedded MLflow."""
+    from edgeflow.pipelines.runner import run_pipeline
+
+    out = tmp_path_factory.mktemp("tiny-image")
+    cfg = load_config("image", "tiny", updates={"output": str(out)})
+    return cfg, run_pipeline(cfg)
+
+
+@pytest.fixture(scope="session")
+def pushed_image_model(tiny_image_run):
+    """Path of the SavedModel pushed by the tiny run: <serving root>/<model>/<version>/."""
+    _, outcome = tiny_image_run
+    assert outcome.results.pushed_path, "the tiny run was expected to bless and push its model"
+    return outcome.results.pushed_path
