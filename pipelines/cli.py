@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    if args.pipeline not in PIPELINES:
+    if args.pipeline not in PIPELINES:  # before any work: nothing is started for a typo
         raise EdgeflowError(f"unknown pipeline {args.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
     updates: dict = {}
     if args.output:

@@ -43,10 +43,10 @@ def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutco
     log_file = setup_logging(cfg.output_dir / "logs", cfg.name)
     log.info("edgeflow run %s  (full log: %s)", cfg.name, log_file)
     t0 = time.time()
-    pipeline = build_pipeline(cfg, beam_args)
-    progress = ComponentProgress([c.id for c in pipeline.components])
     root = logging.getLogger()
     with tracking.tracked_run(cfg) as run:
+        pipeline = build_pipeline(cfg, beam_args)  # checks the data: a bad folder is a FAILED run
+        progress = ComponentProgress([c.id for c in pipeline.components])
         root.addHandler(progress)
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
