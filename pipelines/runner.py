@@ -54,7 +54,7 @@ def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutco
             root.removeHandler(progress)
         results = read_run(cfg.metadata_path, cfg.name)
         if run is not None:
-            tracking.log_results(results, log_file)
+            tracking.log_results(cfg, results, log_file)
     return RunOutcome(results, run.info.run_id if run is not None else None, time.time() - t0)
 
 
