@@ -5,7 +5,7 @@ import importlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from edgeflow import EdgeflowError
 from edgeflow.pipelines.config import PipelineConfig
@@ -20,6 +20,7 @@ class RunOutcome:
     results: RunResults
     mlflow_run_id: Optional[str]
     seconds: float
+    component_seconds: Dict[str, float]
 
 
 # Pipeline name -> module with `build(cfg, beam_args) -> tfx.dsl.Pipeline` (imported on use).
@@ -55,7 +56,8 @@ def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutco
         results = read_run(cfg.metadata_path, cfg.name)
         if run is not None:
             tracking.log_results(cfg, results, log_file)
-    return RunOutcome(results, run.info.run_id if run is not None else None, time.time() - t0)
+    return RunOutcome(results, run.info.run_id if run is not None else None, time.time() - t0,
+                      progress.durations)
 
 
 def user_error(err: BaseException) -> Optional[EdgeflowError]:
