@@ -8,6 +8,8 @@ exactly what TF Serving would.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from typing import List
 
@@ -77,7 +79,8 @@ def log_pushed_model(saved_model_dir: str):
 def register_champion(model_uri: str, name: str, client=None) -> str:
     """A new registered version of `name` with the `champion` alias moved to it; returns the version."""
     client = client or mlflow.tracking.MlflowClient()
-    version = mlflow.register_model(model_uri, name).version
+    with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..." itself
+        version = mlflow.register_model(model_uri, name).version
     client.set_registered_model_alias(name, CHAMPION, version)
     return str(version)
 
