@@ -102,9 +102,11 @@ def make_handler(manager: ModelManager, max_request_bytes: int):
                 raise not_found(f"Malformed request: {method} {self.path}; use GET for status and "
                                 "/metadata, POST for :predict")
             except ServingError as err:
-                if length > max_request_bytes:
-                    self.close_connection = True
-                self._reply(err.http_status, {"error": str(err)})
+                too_large = length > max_request_bytes
+                if too_large:  # read and drop the body, unstored, so the client gets the answer
+                    for start in range(0, length, 1 << 16):
+                        self.rfile.read(min(1 << 16, length - start))
+                self._reply(413 if too_large else err.http_status, {"error": str(err)})
             except Exception as err:  # noqa: BLE001 - one bad request must not stop the server
                 log.exception("REST request failed")
                 self._reply(500, {"error": f"internal error: {err}"})
