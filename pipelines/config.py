@@ -112,7 +112,7 @@ class ServingConfig:
     grpc_port: int = 8500
     rest_port: int = 8501
     max_batch_size: int = 32  # concurrent requests merged into one call; 1 = no batching
-    batch_timeout_ms: float = 2.0  # how long a batch waits for more requests
+    batch_timeout_ms: float = 0.0  # how long a batch waits for more requests (0: takes what has queued up)
     poll_seconds: float = 1.0  # how often the model folders are checked for new versions
     max_request_bytes: int = 16 * 1024 * 1024  # larger requests get RESOURCE_EXHAUSTED
 

@@ -53,7 +53,7 @@ def batching_parameters(max_batch_size: int, batch_timeout_ms: float, threads: i
     return "".join(f"{key} {{ value: {value} }}\n" for key, value in values.items())
 
 
-def write_serving_files(root: Path, max_batch_size: int = 32, batch_timeout_ms: float = 2.0) -> Path:
+def write_serving_files(root: Path, max_batch_size: int = 32, batch_timeout_ms: float = 0.0) -> Path:
     """Writes ``models.config`` (every model under `root`) and ``batching_parameters``; returns the config path."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ class ServerOptions:
     grpc_port: int = 8500
     rest_port: int = 8501
     max_batch_size: int = 32
-    batch_timeout_ms: float = 2.0
+    batch_timeout_ms: float = 0.0
     poll_seconds: float = 1.0
     max_request_bytes: int = 16 * 1024 * 1024
     grpc_threads: int = 64
