@@ -1,9 +1,10 @@
 """Server-side batching: concurrent requests to one signature run as one batched call.
 
-Requests queue up; one worker thread takes the first, gathers more for up to ``timeout_s``
-(or until ``max_batch_size`` rows), concatenates them along axis 0, calls the signature
-once and hands each caller its rows. Unlike TF Serving it waits for company only when the
-previous batch had some (a lone client pays no timeout). When a merged call fails, each
+Requests queue up; one worker thread takes the first, gathers those already queued (those
+that arrived while the previous batch ran) and, with ``timeout_s`` > 0, more for up to
+``timeout_s`` (until ``max_batch_size`` rows); it concatenates them along axis 0, calls the
+signature once and hands each caller its rows. It waits for company only when the previous
+batch had some (a lone client pays no timeout). When a merged call fails, each
 request is retried alone, so one bad request (an undecodable image) fails only itself.
 """
 from __future__ import annotations
