@@ -107,10 +107,24 @@ class EvalConfig:
 class ServingConfig:
     model_name: Optional[str] = None  # TF Serving model name (default: the pipeline's name)
     root: Optional[str] = None  # default: <output>/serving; models land in <root>/<model_name>/<version>/
+    # `edgeflow serve` (TF Serving's gRPC and REST APIs on `host`):
+    host: str = "127.0.0.1"
+    grpc_port: int = 8500
+    rest_port: int = 8501
+    max_batch_size: int = 32  # concurrent requests merged into one call; 1 = no batching
+    batch_timeout_ms: float = 0.0  # how long a batch waits for more requests (0: takes what has queued up)
+    poll_seconds: float = 1.0  # how often the model folders are checked for new versions
+    max_request_bytes: int = 16 * 1024 * 1024  # larger requests get RESOURCE_EXHAUSTED
 
     def __post_init__(self):
         _check(self.model_name is None or self.model_name.replace("_", "").replace("-", "").isalnum(),
                "model_name", "must be letters, digits, '-' or '_'")
+        for port in ("grpc_port", "rest_port"):
+            _check(0 <= getattr(self, port) <= 65535, port, "must be a port number (0-65535; 0 = any free port)")
+        _check(1 <= self.max_batch_size <= 4096, "max_batch_size", "must be between 1 and 4096")
+        _check(0.0 <= self.batch_timeout_ms <= 1000.0, "batch_timeout_ms", "must be between 0 and 1000")
+        _check(self.poll_seconds > 0.0, "poll_seconds", "must be positive")
+        _check(self.max_request_bytes >= 1024, "max_request_bytes", "must be at least 1024")
 
 
 @dataclass(frozen=True)
