@@ -115,7 +115,7 @@ class SequenceConfig:
         _check(self.window is None or 2 <= self.window <= 1024, "window", "must be between 2 and 1024 (or null)")
         _check(1 <= self.horizon <= 256, "horizon", "must be between 1 and 256")
         _check(self.task == "classify" or self.horizon <= self.season <= self.steps, "season",
-               f"={self.season} must lie between horizon={self.horizon} and window={self.steps} "
+               f"must lie between horizon={self.horizon} and window={self.steps}, got {self.season} "
                "(the seasonal-naive baseline reads the value one season back from inside the window)")
         _check(0.05 <= self.eval_fraction <= 0.5, "eval_fraction", "must be in [0.05, 0.5]")
         _check(self.fill in ("fail", "interpolate"), "fill", "must be fail or interpolate")

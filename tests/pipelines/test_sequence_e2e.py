@@ -57,7 +57,7 @@ def test_classify_run_beats_the_shallow_baseline_and_serves_a_digit(tmp_path_fac
 
 
 def test_bad_sequence_config_names_the_field():
-    with pytest.raises(ConfigError, match=r"sequence.season=100 must lie between horizon=6 and window=48"):
+    with pytest.raises(ConfigError, match=r"sequence.season must lie between horizon=6 and window=48, got 100"):
         load_config("sequence", overrides=["sequence.season=100"])
     with pytest.raises(ConfigError, match=r"sequence.cell must be one of lstm, gru, simple_rnn"):
         load_config("sequence", overrides=["sequence.cell=transformer"])
