@@ -50,6 +50,9 @@ def _prop(artifact, name):
 def read_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
     """Overall-slice metrics of the candidate model: ``accuracy``, ``example_count``,
     ``precision/class_3`` ... (baseline and diff values are left out)."""
+    custom = Path(evaluation_uri) / "metrics.json"  # written by evaluators that do not use TFMA
+    if custom.exists():
+        return {k: float(v) for k, v in json.loads(custom.read_text()).items()}
     import tensorflow_model_analysis as tfma
 
     out: Dict[str, float] = {}

@@ -26,6 +26,7 @@ class RunOutcome:
 # Pipeline name -> module with `build(cfg, beam_args) -> tfx.dsl.Pipeline` (imported on use).
 PIPELINES = {
     "image": "edgeflow.pipelines.image",
+    "sequence": "edgeflow.pipelines.sequence",
 }
 
 
