@@ -1,6 +1,6 @@
 """``edgeflow schedule``: a long-running process that runs pipelines on cron schedules.
 
-* Cron expressions are parsed by croniter (5 fields, or 6 with seconds last: ``*/5 * * * * *``).
+* Cron expressions are parsed by croniter (5 fields, or 6 with seconds last: ``* * * * * */5`` = every 5 s).
 * Each run is a child process (``edgeflow run ...``) that takes the pipeline's run lock
   (pipelines/locks.py), so a run never overlaps another run of the same pipeline, whether
   scheduled, started by hand, or left behind by a killed scheduler. The child is told to stop
@@ -42,7 +42,7 @@ def parse_cron(expr: str):
 
     if not croniter.is_valid(expr):
         raise ScheduleError(f"cron expression {expr!r} is not valid; use 5 fields (minute hour day month weekday, "
-                            "e.g. '0 2 * * *') or 6 with seconds last (e.g. '*/30 * * * * *')")
+                            "e.g. '0 2 * * *') or 6 with seconds last (e.g. '* * * * * */30')")
     return croniter
 
 
