@@ -46,9 +46,15 @@ def read_span(cfg: PipelineConfig, pipeline_run_id: Optional[str]) -> Optional[i
     ctx = store.get_context_by_type_and_name("pipeline_run", pipeline_run_id)
     if ctx is None:
         return None
-    for ex in store.get_executions_by_context(ctx.id):
+    executions = store.get_executions_by_context(ctx.id)
+    for ex in executions:
         if "span" in ex.custom_properties:
             return ex.custom_properties["span"].int_value
+    # A cached ExampleGen execution carries no exec properties; its (reused) Examples artifact does.
+    outputs = [e.artifact_id for e in store.get_events_by_execution_ids([ex.id for ex in executions])]
+    for a in store.get_artifacts_by_id(outputs):
+        if "span" in a.properties:
+            return a.properties["span"].int_value
     return None
 
 
