@@ -24,7 +24,9 @@ from tfx_bsl.public import tfxio
 from edgeflow.components.image_folder import IMAGE_KEY, LABEL_KEY
 from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.cnn import build_cnn
+from edgeflow.models.distribute import make_strategy
 from edgeflow.models.image_transform import IMAGE_FEATURE
+from edgeflow.models.warm_start import copy_matching_weights
 from edgeflow.pipelines.config import ImageConfig, ModelConfig, TrainConfig, from_dict
 
 log = logging.getLogger("edgeflow.train")
@@ -87,10 +89,12 @@ def run_fn(fn_args: tfx.components.FnArgs):
     train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, True)
     eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, False)
 
-    model = build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg)
-    model.compile(optimizer=tf.keras.optimizers.Adam(train.learning_rate),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    with make_strategy(train.distribute).scope():  # train.distribute: none, mirrored, multi_worker
+        model = build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg)
+        copy_matching_weights(model, fn_args.base_model)  # pipeline.warm_start: the last blessed model
+        model.compile(optimizer=tf.keras.optimizers.Adam(train.learning_rate),
+                      loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+                      metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
     model.fit(train_ds, validation_data=eval_ds, epochs=train.epochs, verbose=0,
               callbacks=build_callbacks(train, fn_args.model_run_dir))

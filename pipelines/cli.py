@@ -1,8 +1,10 @@
-"""The ``edgeflow`` command: ``run`` a pipeline, open the MLflow ``ui``, ``serve`` pushed models."""
+"""The ``edgeflow`` command: ``run`` a pipeline, ``schedule`` runs, list ``runs``, ``compile`` for
+Kubeflow, list registered ``models``, open the MLflow ``ui``, ``serve`` pushed models."""
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from typing import List, Optional
@@ -29,6 +31,36 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default: embedded store under the output)")
     run.add_argument("--no-tracking", action="store_true", help="run without MLflow")
     run.add_argument("--beam-arg", dest="beam_args", action="append", default=[], help="pass to Beam")
+    run.add_argument("--beam-runner", help="Beam runner: DirectRunner (default), DataflowRunner, FlinkRunner, ...")
+
+    sched = sub.add_parser("schedule", help="run pipelines on cron schedules until stopped (SIGTERM)")
+    sched.add_argument("pipelines", nargs="*", help="pipelines to run on --cron")
+    sched.add_argument("--cron", help="cron expression for the listed pipelines, e.g. '0 2 * * *'")
+    sched.add_argument("--job", action="append", default=[], metavar="PIPELINE=CRON",
+                       help="one pipeline with its own cron expression (repeatable)")
+    sched.add_argument("--misfire", default="run_once", choices=("run_once", "skip"),
+                       help="missed fire times: run once now (within --grace) or skip them")
+    sched.add_argument("--grace", type=float, default=3600.0, help="seconds a missed run may be late (run_once)")
+    sched.add_argument("--max-runs", type=int, help="stop after this many runs of each pipeline")
+    sched.add_argument("--output", default="output", help="output folder of every run")
+    sched.epilog = "Arguments after '--' go to each `edgeflow run`, e.g. -- --preset tiny --set data.pattern=..."
+
+    runs = sub.add_parser("runs", help="run history: status, duration, span and outcome of each run")
+    runs.add_argument("pipeline", nargs="?", default="image")
+    runs.add_argument("--output", default="output")
+    runs.add_argument("--tracking-uri", help="MLflow tracking URI (default: the embedded store)")
+    runs.add_argument("--limit", type=int, default=20)
+
+    comp = sub.add_parser("compile", help="compile a pipeline for another orchestrator")
+    comp.add_argument("pipeline", help=f"which pipeline: {', '.join(PIPELINES)}")
+    comp.add_argument("--target", default="kubeflow", choices=("kubeflow",))
+    comp.add_argument("--data", help="input data folder")
+    comp.add_argument("--config", help="YAML file with config values (kubeflow.image, kubeflow.schedule, ...)")
+    comp.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    comp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    comp.add_argument("--output", default="output", help="where the spec goes: <output>/kubeflow/<pipeline>.json")
+    comp.add_argument("--beam-arg", dest="beam_args", action="append", default=[])
+    comp.add_argument("--beam-runner")
 
     models = sub.add_parser("models", help="list a registered model's versions, metrics and champion")
     models.add_argument("name", nargs="?", default="image", help="registered model (default: image)")
@@ -77,9 +109,76 @@ def _run(args) -> int:
     from edgeflow.pipelines.runner import run_pipeline
     from edgeflow.pipelines.summary import print_summary
 
-    outcome = run_pipeline(cfg, args.beam_args)
+    from edgeflow.pipelines.beam import beam_args
+
+    outcome = run_pipeline(cfg, beam_args(args.beam_runner, args.beam_args))
     print_summary(cfg, outcome)
     return 0
+
+
+def _schedule(args) -> int:
+    from edgeflow.pipelines.history import reap_stale_runs
+    from edgeflow.pipelines.logs import setup_logging
+    from edgeflow.pipelines.scheduler import Job, Scheduler, ScheduleError
+
+    jobs = [Job(p, args.cron) for p in args.pipelines if args.cron] + [
+        Job(*j.split("=", 1)) for j in args.job if "=" in j]
+    if not jobs or (args.pipelines and not args.cron) or any("=" not in j for j in args.job):
+        raise ScheduleError("give pipelines with --cron (edgeflow schedule image --cron '0 2 * * *') "
+                            "or --job PIPELINE=CRON")
+    for job in jobs:
+        if job.pipeline not in PIPELINES:
+            raise EdgeflowError(f"unknown pipeline {job.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
+    run_args = args.run_args
+
+    def reap():  # runs left RUNNING by a killed process are marked FAILED (under the scheduler lock)
+        for job in jobs:
+            reap_stale_runs(_run_config(job.pipeline, args.output, run_args))
+
+    setup_logging(None)
+    Scheduler(jobs, args.output, run_args, args.misfire, args.grace, args.max_runs, reap).run()
+    return 0
+
+
+def _run_config(pipeline: str, output: str, run_args):
+    """The config an `edgeflow run <pipeline> --output <output> <run_args>` would load."""
+    a = _parser().parse_args(["run", pipeline, "--output", output, *run_args])
+    updates: dict = {"output": a.output}
+    if a.tracking_uri:
+        updates["tracking"] = {"uri": a.tracking_uri}
+    return load_config(pipeline, a.preset, a.config, a.overrides, updates)
+
+
+def _runs(args) -> int:
+    from edgeflow.pipelines.history import format_runs, list_runs
+
+    updates: dict = {"output": args.output}
+    if args.tracking_uri:
+        updates["tracking"] = {"uri": args.tracking_uri}
+    records = list_runs(load_config(args.pipeline, updates=updates), args.limit)
+    print("\n".join(format_runs(records)) if records else f"no runs of {args.pipeline} in {args.output}")
+    return 0
+
+
+def _compile(args) -> int:
+    from pathlib import Path
+
+    from edgeflow.pipelines.beam import beam_args
+    from edgeflow.pipelines.kubeflow import compile_kubeflow
+    from edgeflow.pipelines.logs import setup_logging
+
+    updates: dict = {"output": args.output}
+    if args.data:
+        updates["data"] = {"path": args.data}
+    cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, updates)
+    setup_logging(None)
+    spec = compile_kubeflow(cfg, cfg.output_dir / "kubeflow", beam_args(args.beam_runner, args.beam_args))
+    print(f"pipeline spec: {spec}")
+    return 0
+
+
+def _stop_on_sigterm(signum, frame):  # a SIGTERM run ends like Ctrl-C: MLflow marks it FAILED
+    raise KeyboardInterrupt("stopped by SIGTERM")
 
 
 def _models(args) -> int:
@@ -116,9 +215,15 @@ def _ui(args) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    run_args = argv[argv.index("--") + 1:] if "--" in argv else []  # schedule: for each `edgeflow run`
+    args = _parser().parse_args(argv[:len(argv) - len(run_args) - (1 if "--" in argv else 0)])
+    args.run_args = run_args
     try:
-        return {"run": _run, "models": _models, "ui": _ui, "serve": _serve}[args.command](args)
+        if args.command == "run":
+            signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        return {"run": _run, "models": _models, "ui": _ui, "serve": _serve, "schedule": _schedule,
+                "runs": _runs, "compile": _compile}[args.command](args)
     except KeyboardInterrupt:
         print("edgeflow: interrupted", file=sys.stderr)
         return 130

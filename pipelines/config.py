@@ -19,6 +19,7 @@ import yaml
 from edgeflow import EdgeflowError
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh")
+DISTRIBUTE = ("auto", "none", "mirrored", "multi_worker")
 
 
 class ConfigError(EdgeflowError):
@@ -38,6 +39,7 @@ class DataConfig:
     train_buckets: int = 4  # deterministic hash split (train:eval buckets)
     eval_buckets: int = 1
     max_bad_fraction: float = 0.05  # unreadable records are skipped; past this share the run stops
+    pattern: Optional[str] = None  # under path, e.g. "span-{SPAN}/*/*": each run reads the newest span
 
     def __post_init__(self):
         _check(self.train_buckets >= 1, "train_buckets", "must be at least 1")
@@ -141,12 +143,14 @@ class TrainConfig:
     learning_rate: float = 0.003
     early_stopping_patience: int = 4
     seed: int = 42
+    distribute: str = "auto"  # tf.distribute strategy: auto, none, mirrored, multi_worker (see models/distribute.py)
 
     def __post_init__(self):
         _check(self.epochs >= 1, "epochs", "must be at least 1")
         _check(self.batch_size >= 1, "batch_size", "must be at least 1")
         _check(0.0 < self.learning_rate < 1.0, "learning_rate", "must be in (0, 1)")
         _check(self.early_stopping_patience >= 1, "early_stopping_patience", "must be at least 1")
+        _check(self.distribute in DISTRIBUTE, "distribute", f"must be one of {', '.join(DISTRIBUTE)}")
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,23 @@ class TrackingConfig:
 
 
 @dataclass(frozen=True)
+class OrchestrationConfig:
+    """How runs reuse earlier work (see docs/scaling.md)."""
+
+    cache: bool = False  # TFX caching on ML Metadata: unchanged inputs and code reuse a component's results
+    warm_start: bool = False  # the Trainer starts from the last blessed model's weights (when shapes match)
+
+
+@dataclass(frozen=True)
+class KubeflowConfig:
+    """``edgeflow compile <pipeline> --target kubeflow``: the container and the schedule of the spec."""
+
+    image: str = "gcr.io/my-project/edgeflow:latest"  # a container image with edgeflow installed
+    schedule: Optional[str] = None  # cron expression, written beside the spec for the scheduler of choice
+    pipeline_root: Optional[str] = None  # e.g. gs://bucket/edgeflow; default: the local pipeline root
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     name: str = "image"
     output: str = "output"  # every run's metadata, artifacts, pushed models and MLflow store
@@ -202,6 +223,8 @@ class PipelineConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    pipeline: OrchestrationConfig = field(default_factory=OrchestrationConfig)
+    kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
 
     def __post_init__(self):
         _check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
