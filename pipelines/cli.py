@@ -100,8 +100,8 @@ def _run(args) -> int:
         updates["output"] = args.output
     if args.data:
         updates["data"] = {"path": args.data}
-    if args.tracking_uri:
-        updates["tracking"] = {"uri": args.tracking_uri}
+    if args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
+        updates["tracking"] = {"uri": args.tracking_uri or os.environ["MLFLOW_TRACKING_URI"]}
     if args.no_tracking:
         updates.setdefault("tracking", {})["enabled"] = False
     cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, updates)
@@ -153,8 +153,8 @@ def _runs(args) -> int:
     from edgeflow.pipelines.history import format_runs, list_runs
 
     updates: dict = {"output": args.output}
-    if args.tracking_uri:
-        updates["tracking"] = {"uri": args.tracking_uri}
+    if args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
+        updates["tracking"] = {"uri": args.tracking_uri or os.environ["MLFLOW_TRACKING_URI"]}
     records = list_runs(load_config(args.pipeline, updates=updates), args.limit)
     print("\n".join(format_runs(records)) if records else f"no runs of {args.pipeline} in {args.output}")
     return 0

@@ -46,7 +46,9 @@ def flatten(d: dict, prefix: str = "") -> dict:
 
 
 def tracking_uri(cfg: PipelineConfig) -> str:
-    return cfg.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
+    # MLFLOW_TRACKING_URI is read once, by the CLI, into tracking.uri: mlflow.set_tracking_uri
+    # rewrites that variable in this process, so reading it here would follow the last store used.
+    return cfg.tracking_uri
 
 
 def git_commit() -> str:
