@@ -65,6 +65,12 @@ def read_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
     return out
 
 
+def read_custom_metrics(path: Path) -> Dict[str, float]:
+    """The numeric entries of a custom evaluator's metrics.json."""
+    values = json.loads(path.read_text())
+    return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
     """The newest pipeline run of `pipeline_name` in the store."""
     import tensorflow_data_validation as tfdv
@@ -113,7 +119,8 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
         results.model_uri = a.uri
     for a in by_type.get("ModelEvaluation", [])[-1:]:
         results.evaluation_uri = a.uri
-        results.metrics = read_eval_metrics(a.uri)
+        custom = Path(a.uri) / "metrics.json"  # written by custom evaluators (detection), not TFMA
+        results.metrics = read_custom_metrics(custom) if custom.exists() else read_eval_metrics(a.uri)
     for a in by_type.get("ModelBlessing", [])[-1:]:
         results.blessed = bool(_prop(a, "blessed"))
     for a in by_type.get("PushedModel", [])[-1:]:

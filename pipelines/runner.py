@@ -25,6 +25,7 @@ class RunOutcome:
 # Pipeline name -> module with `build(cfg, beam_args) -> tfx.dsl.Pipeline` (imported on use).
 PIPELINES = {
     "image": "edgeflow.pipelines.image",
+    "detection": "edgeflow.pipelines.detection",
 }
 
 

@@ -92,5 +92,8 @@ def log_results(results: RunResults, log_file: Optional[Path] = None) -> None:
         mlflow.log_metric("eval.blessed", int(results.blessed))
     if results.pushed_path:
         mlflow.set_tag("pushed_path", results.pushed_path)
+    if results.evaluation_uri:  # pictures an evaluator drew (detection: predictions on eval images)
+        for png in sorted(Path(results.evaluation_uri).glob("*.png")):
+            mlflow.log_artifact(str(png), "evaluation")
     if log_file and log_file.exists():
         mlflow.log_artifact(str(log_file), "logs")
