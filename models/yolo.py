@@ -21,13 +21,14 @@ import tensorflow as tf
 keras = tf.keras
 layers = tf.keras.layers
 OBJECTNESS_PRIOR = 0.01  # initial objectness: most cells hold no object
+BN_MOMENTUM = 0.9  # small data sets run few steps per epoch; 0.99 leaves eval statistics stale
 
 
 def apply_conv_bn(x, filters: int, kernel_size: int, name: str):
     """(B, H, W, C) -> (B, H, W, filters): conv (no bias) -> batch norm -> ReLU."""
     x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, kernel_initializer="he_normal",
                       name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -252,8 +252,8 @@ def tiny(cfg: PipelineConfig) -> PipelineConfig:
         model=replace(cfg.model, blocks=1, filters=8, dropout=0.1),
         train=replace(cfg.train, epochs=6, batch_size=32, learning_rate=0.01),
         eval=replace(cfg.eval, min_accuracy=0.5),
-        detection=replace(cfg.detection, num_images=160, max_objects=2, min_object_px=14, blocks=2,
-                          image_size=32, filters=8, num_anchors=2, min_map50=0.05),
+        detection=replace(cfg.detection, num_images=300, max_objects=2, min_object_px=14, blocks=2,
+                          image_size=32, filters=16, num_anchors=2, min_map50=0.5),
     )
 
 
