@@ -11,8 +11,9 @@ def summary_lines(cfg: PipelineConfig, outcome: RunOutcome) -> list:
     if r.example_counts:
         lines.append("   examples: " + ", ".join(f"{k} {v}" for k, v in sorted(r.example_counts.items())))
     if r.history:
-        lines.append(f"   trained:  {len(r.history)} epochs, final val_accuracy "
-                     f"{r.history[-1].get('val_accuracy', float('nan')):.4f}")
+        shown = "val_accuracy" if "val_accuracy" in r.history[-1] else "val_loss"
+        lines.append(f"   trained:  {len(r.history)} epochs, final {shown} "
+                     f"{r.history[-1].get(shown, float('nan')):.4f}")
     if "accuracy" in r.metrics:
         lines.append(f"   eval accuracy: {r.metrics['accuracy']:.4f}  (bar: {cfg.eval.min_accuracy})")
     if "map50" in r.metrics:
