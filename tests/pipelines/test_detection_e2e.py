@@ -20,6 +20,13 @@ def test_tiny_detection_run_reaches_map_and_is_blessed(tiny_detection_run):
     assert 0 < r.metrics["map50_95"] <= r.metrics["map50"]
     assert r.blessed is True and r.pushed_path
     assert (Path(r.evaluation_uri) / "predictions.png").stat().st_size > 0
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(cfg.tracking_uri)
+    logged = client.get_run(outcome.mlflow_run_id).data.metrics
+    assert logged["eval.map50"] == pytest.approx(r.metrics["map50"]) and "eval.map50_95" in logged
+    assert any(k.startswith("eval.ap50.") for k in logged)  # per-class AP
+    assert [a.path for a in client.list_artifacts(outcome.mlflow_run_id, "evaluation")] == ["evaluation/predictions.png"]
     report = json.loads((cfg.output_dir / cfg.name / "label_report.json").read_text())
     assert report["format"] == "yolo" and report["bad_files"] == 0 and report["images"] == cfg.detection.num_images
 
