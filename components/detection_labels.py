@@ -227,9 +227,16 @@ def scan_detection_folder(path, max_bad_fraction: float = 0.05) -> DetectionScan
     if not scan.images:
         raise DataError(f"{root} has no image with valid labels ({len(scan.problems)} problems, e.g. "
                         f"{scan.problems[0].detail if scan.problems else 'no images'}); fix the labels")
-    if scan.bad_fraction > max_bad_fraction:
-        kinds = ", ".join(f"{k} {n}" for k, n in Counter(p.kind for p in scan.problems).items())
-        raise DataError(f"{len(scan.bad_files)} of {len(scan.images) + len(scan.bad_files)} files in {root} have "
-                        f"invalid labels ({scan.bad_fraction:.0%} > data.max_bad_fraction={max_bad_fraction:.0%}; "
-                        f"{kinds}; e.g. {', '.join(scan.bad_files[:3])}); fix them, or raise data.max_bad_fraction")
+    check_bad_fraction(scan, max_bad_fraction)
     return scan
+
+
+def check_bad_fraction(scan: DetectionScan, max_bad_fraction: float, report_path: Optional[Path] = None) -> None:
+    """Raises :class:`DataError` when more than `max_bad_fraction` of the files have invalid labels."""
+    if scan.bad_fraction <= max_bad_fraction:
+        return
+    kinds = ", ".join(f"{k} {n}" for k, n in Counter(p.kind for p in scan.problems).items())
+    where = f"all named in {report_path}" if report_path else f"e.g. {', '.join(scan.bad_files[:3])}"
+    raise DataError(f"{len(scan.bad_files)} of {len(scan.images) + len(scan.bad_files)} files in {scan.root} have "
+                    f"invalid labels ({scan.bad_fraction:.0%} > data.max_bad_fraction={max_bad_fraction:.0%}; "
+                    f"{kinds}; {where}); fix them, or raise data.max_bad_fraction")

@@ -65,14 +65,15 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
 
 def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     """Checks the labels (the generated digit set unless data.path is set), writes the report, builds."""
-    from edgeflow.components.detection_labels import scan_detection_folder
+    from edgeflow.components.detection_labels import check_bad_fraction, scan_detection_folder
     from edgeflow.pipelines.detection_data import write_digit_detection_set
 
     root = cfg.data.path or write_digit_detection_set(cfg.output_dir / "data", cfg.detection)
-    scan = scan_detection_folder(root, cfg.data.max_bad_fraction)
+    scan = scan_detection_folder(root, max_bad_fraction=1.0)
     report = cfg.output_dir / cfg.name / "label_report.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(scan.report(), indent=1))
+    check_bad_fraction(scan, cfg.data.max_bad_fraction, report)
     log.info("data: %d images, %d boxes, %d classes (%s format) from %s%s", len(scan.images),
              sum(len(i.boxes) for i in scan.images), len(scan.class_names), scan.format, scan.root,
              f"; {len(scan.bad_files)} files with invalid labels skipped, named in {report}" if scan.problems else "")
