@@ -28,7 +28,7 @@ def evaluate_saved_model(model_dir: str, eval_files, batch: int = 64):
     """(metrics dict, preview PIL image) of the SavedModel at `model_dir` on the examples in `eval_files`."""
     import tensorflow as tf
 
-    from edgeflow.edge.detection import detect
+    from edgeflow.edge.detection import Detections, detect
     from edgeflow.models.detection_examples import decode_images, read_detection_examples
     from edgeflow.models.detection_metrics import coco_metrics, contact_sheet, cxcywh_to_xyxy, draw_detections
     from edgeflow.models.detection_trainer import META_FILE
@@ -45,10 +45,9 @@ def evaluate_saved_model(model_dir: str, eval_files, batch: int = 64):
     gt = [cxcywh_to_xyxy(b) for b in data.boxes]
     metrics = coco_metrics(gt, data.classes, found, meta["class_names"])
     images = decode_images(data.encoded[:PREVIEW_IMAGES], meta["image_size"], meta["channels"])
-    shown = [d for d in found[:PREVIEW_IMAGES]]
-    for d in shown:  # the preview shows what serving would return, at the serving threshold
-        keep = d.scores > meta["score_threshold"]
-        d.boxes, d.scores, d.classes = d.boxes[keep], d.scores[keep], d.classes[keep]
+    # The preview shows what serving would return: detections above the serving threshold.
+    shown = [Detections(d.boxes[keep], d.scores[keep], d.classes[keep])
+             for d in found[:PREVIEW_IMAGES] for keep in [d.scores > meta["score_threshold"]]]
     tiles = [draw_detections(im, d, meta["class_names"], g) for im, d, g in zip(images, shown, gt)]
     return metrics, (contact_sheet(tiles) if tiles else None)
 

@@ -36,7 +36,7 @@ META_FILE = os.path.join("assets.extra", "detection.json")
 
 
 class DetectionBatches(keras.utils.Sequence):
-    """Batches of (images (b, H, W, C), targets (b, S, S, A, 5 + C)); augmented when `augment_cfg` is given."""
+    """Batches of (images (b, H, W, C), targets (b, S, S, A, 5 + C)); shuffled and augmented when `training`."""
 
     def __init__(self, images: np.ndarray, data: DetectionSet, anchors: np.ndarray, num_classes: int,
                  cfg: DetectionConfig, batch_size: int, seed: int, training: bool):
