@@ -73,5 +73,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
     log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
     model.fit(train_ds, validation_data=eval_ds, epochs=train.epochs, verbose=0,
               callbacks=build_callbacks(train, fn_args.model_run_dir))
+    with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/labels.txt", "w") as f:
+        f.write("\n".join(class_names) + "\n")
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, tft_output, class_names))

@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-tracking", action="store_true", help="run without MLflow")
     run.add_argument("--beam-arg", dest="beam_args", action="append", default=[], help="pass to Beam")
 
+    models = sub.add_parser("models", help="list a registered model's versions, metrics and champion")
+    models.add_argument("name", nargs="?", default="image", help="registered model (default: image)")
+    models.add_argument("--output", default="output", help="output folder of the embedded store")
+    models.add_argument("--tracking-uri", help="MLflow tracking URI (default: the embedded store)")
+
     ui = sub.add_parser("ui", help="serve the MLflow UI of the embedded store on 127.0.0.1")
     ui.add_argument("--output", default="output", help="output folder whose store to show")
     ui.add_argument("--port", type=int, default=5000)
@@ -37,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    if args.pipeline not in PIPELINES:
+    if args.pipeline not in PIPELINES:  # before any work: nothing is started for a typo
         raise EdgeflowError(f"unknown pipeline {args.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
     updates: dict = {}
     if args.output:
@@ -58,6 +63,26 @@ def _run(args) -> int:
     return 0
 
 
+def _models(args) -> int:
+    import mlflow
+
+    from edgeflow.pipelines.config import PipelineConfig
+    from edgeflow.pipelines.tracking_registry import CHAMPION, list_versions
+
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or PipelineConfig(output=args.output).tracking_uri
+    client = mlflow.tracking.MlflowClient(uri)
+    try:
+        rows = list_versions(args.name, client)
+    except mlflow.exceptions.MlflowException:
+        raise EdgeflowError(f"no registered model {args.name!r} in {uri}; a blessed pipeline run registers one") from None
+    print(f"{'version':>7}  {'champion':8}  {'accuracy':>8}  run")
+    for r in rows:
+        acc = r["metrics"].get("eval.accuracy")
+        print(f"{r['version']:>7}  {'yes' if CHAMPION in r['aliases'] else '':8}  "
+              f"{'' if acc is None else f'{acc:.4f}':>8}  {r['run_id']}")
+    return 0
+
+
 def _ui(args) -> int:
     from edgeflow.pipelines.config import PipelineConfig
 
@@ -74,7 +99,7 @@ def _ui(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "ui": _ui}[args.command](args)
+        return {"run": _run, "models": _models, "ui": _ui}[args.command](args)
     except KeyboardInterrupt:
         print("edgeflow: interrupted", file=sys.stderr)
         return 130

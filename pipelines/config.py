@@ -205,7 +205,7 @@ class PipelineConfig:
         _check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
                "name", "must be letters, digits, '-' or '_'")
         _check(self.image.size >= 2 ** self.model.blocks, "model.blocks",
-               f"={self.model.blocks} halves the image {self.model.blocks} times, too often for "
+               f"is {self.model.blocks}, which halves the image too often for "
                f"image.size={self.image.size}; use fewer blocks or a larger image.size")
 
     # Derived locations; everything a run writes lives under `output`.

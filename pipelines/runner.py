@@ -5,7 +5,7 @@ import importlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from edgeflow import EdgeflowError
 from edgeflow.pipelines.config import PipelineConfig
@@ -20,6 +20,7 @@ class RunOutcome:
     results: RunResults
     mlflow_run_id: Optional[str]
     seconds: float
+    component_seconds: Dict[str, float]
 
 
 # Pipeline name -> module with `build(cfg, beam_args) -> tfx.dsl.Pipeline` (imported on use).
@@ -44,10 +45,10 @@ def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutco
     log_file = setup_logging(cfg.output_dir / "logs", cfg.name)
     log.info("edgeflow run %s  (full log: %s)", cfg.name, log_file)
     t0 = time.time()
-    pipeline = build_pipeline(cfg, beam_args)
-    progress = ComponentProgress([c.id for c in pipeline.components])
     root = logging.getLogger()
     with tracking.tracked_run(cfg) as run:
+        pipeline = build_pipeline(cfg, beam_args)  # checks the data: a bad folder is a FAILED run
+        progress = ComponentProgress([c.id for c in pipeline.components])
         root.addHandler(progress)
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -55,8 +56,9 @@ def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutco
             root.removeHandler(progress)
         results = read_run(cfg.metadata_path, cfg.name)
         if run is not None:
-            tracking.log_results(results, log_file)
-    return RunOutcome(results, run.info.run_id if run is not None else None, time.time() - t0)
+            tracking.log_results(cfg, results, log_file)
+    return RunOutcome(results, run.info.run_id if run is not None else None, time.time() - t0,
+                      progress.durations)
 
 
 def user_error(err: BaseException) -> Optional[EdgeflowError]:

@@ -23,10 +23,13 @@ def test_tiny_detection_run_reaches_map_and_is_blessed(tiny_detection_run):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(cfg.tracking_uri)
-    logged = client.get_run(outcome.mlflow_run_id).data.metrics
-    assert logged["eval.map50"] == pytest.approx(r.metrics["map50"]) and "eval.map50_95" in logged
-    assert any(k.startswith("eval.ap50.") for k in logged)  # per-class AP
-    assert [a.path for a in client.list_artifacts(outcome.mlflow_run_id, "evaluation")] == ["evaluation/predictions.png"]
+    parent = client.get_run(outcome.mlflow_run_id)
+    assert parent.data.metrics["eval.map50"] == pytest.approx(r.metrics["map50"])
+    assert "eval.map50_95" in parent.data.metrics
+    (evaluate,) = client.search_runs([parent.info.experiment_id], filter_string=(
+        f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.`edgeflow.step` = 'evaluate'"))
+    assert any(k.startswith("ap50.") for k in evaluate.data.metrics)  # per-class AP
+    assert "predictions.png" in [a.path for a in client.list_artifacts(evaluate.info.run_id)]
     report = json.loads((cfg.output_dir / cfg.name / "label_report.json").read_text())
     assert report["format"] == "yolo" and report["bad_files"] == 0 and report["images"] == cfg.detection.num_images
 
