@@ -6,7 +6,7 @@ PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 ARGS    ?=
 
-.PHONY: run test test-fast ui bench bench-detection clean
+.PHONY: run test test-fast ui bench bench-serving bench-detection clean
 
 run: $(STAMP)
 	$(VENV)/bin/edgeflow run image $(ARGS)
@@ -22,6 +22,9 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/pipeline_run.py
+
+bench-serving: $(STAMP)
+	$(PYTHON) benchmarks/serving_load.py
 
 bench-detection: $(STAMP)
 	$(PYTHON) benchmarks/detection.py

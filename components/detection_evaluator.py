@@ -64,7 +64,7 @@ def DetectionEvaluator(examples: tfx.dsl.components.InputArtifact[Examples],
     blessed = metrics["map50"] >= min_map50
     os.makedirs(evaluation.uri, exist_ok=True)
     with open(os.path.join(evaluation.uri, "metrics.json"), "w") as f:
-        json.dump({**metrics, "min_map50": min_map50, "blessed": blessed}, f, indent=1)
+        json.dump(metrics, f, indent=1)  # flat numbers, as pipelines.results reads them
     if preview is not None:
         preview.save(os.path.join(evaluation.uri, "predictions.png"))
     os.makedirs(blessing.uri, exist_ok=True)

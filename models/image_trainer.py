@@ -6,11 +6,16 @@ The exported SavedModel carries the Transform graph and two signatures:
   ``class_id`` (B,), ``class_name`` (B,). The ``_bytes`` suffix lets TF Serving's REST API
   take base64 (``{"b64": ...}``).
 * ``serving_examples``: serialized tf.Examples -> ``probabilities``; TFMA evaluates with it.
+* ``classify``: serialized tf.Examples ``inputs`` -> ``classes`` (B, C) names, ``scores`` (B, C);
+  a classification signature, so TF Serving's ``Classify`` RPC accepts it.
+
+Beside it go TF Serving warm-up records (``assets.extra/``), see ``edgeflow.serving.export``.
 """
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
@@ -47,13 +52,29 @@ def export_signatures(model, tf_transform_output, class_names):
         ids = tf.argmax(probs, axis=-1)
         return {"probabilities": probs, "class_id": ids, "class_name": tf.gather(names, ids)}
 
+    def example_probabilities(examples):  # (B,) serialized tf.Examples -> (B, C)
+        parsed = tf.io.parse_example(examples, {IMAGE_KEY: raw_spec[IMAGE_KEY]})
+        return model(model.tft_layer(parsed)[IMAGE_FEATURE], training=False)
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(examples):
-        spec = {IMAGE_KEY: raw_spec[IMAGE_KEY]}
-        parsed = tf.io.parse_example(examples, spec)
-        return {"probabilities": model(model.tft_layer(parsed)[IMAGE_FEATURE], training=False)}
+        return {"probabilities": example_probabilities(examples)}
 
-    return {"serving_default": serve_images, "serving_examples": serve_examples}
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(inputs):
+        scores = example_probabilities(inputs)
+        return {"classes": tf.tile(names[None], [tf.shape(scores)[0], 1]), "scores": scores}
+
+    return {"serving_default": serve_images, "serving_examples": serve_examples, "classify": classify}
+
+
+def finish_for_serving(model_dir: str, image: ImageConfig) -> None:
+    """Marks the ``classify`` signature for TF Serving and writes warm-up requests beside the model."""
+    from edgeflow.serving.export import blank_png, mark_classify_signatures, warmup_record, write_warmup_requests
+
+    mark_classify_signatures(model_dir, ["classify"])
+    png = np.array([blank_png(image.size, image.channels)], dtype=object)
+    write_warmup_requests(model_dir, [warmup_record("", "serving_default", {"image_bytes": png})])
 
 
 def run_fn(fn_args: tfx.components.FnArgs):
@@ -77,3 +98,4 @@ def run_fn(fn_args: tfx.components.FnArgs):
         f.write("\n".join(class_names) + "\n")
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, tft_output, class_names))
+    finish_for_serving(fn_args.serving_model_dir, image)

@@ -1,4 +1,4 @@
-"""The ``edgeflow`` command: ``run`` a pipeline, open the MLflow ``ui``."""
+"""The ``edgeflow`` command: ``run`` a pipeline, open the MLflow ``ui``, ``serve`` pushed models."""
 from __future__ import annotations
 
 import argparse
@@ -38,7 +38,26 @@ def _parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="serve the MLflow UI of the embedded store on 127.0.0.1")
     ui.add_argument("--output", default="output", help="output folder whose store to show")
     ui.add_argument("--port", type=int, default=5000)
+    serve = sub.add_parser("serve", help="serve pushed models over TF Serving's gRPC and REST APIs")
+    serve.add_argument("--output", default="output", help="output folder whose serving root to serve")
+    serve.add_argument("--root", help="serving root (<root>/<model>/<version>/); default: <output>/serving")
+    serve.add_argument("--config", help="YAML file with config values (the serving section applies)")
+    serve.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set serving.max_batch_size=16")
+    serve.add_argument("--port", type=int, help="gRPC port (serving.grpc_port, default 8500)")
+    serve.add_argument("--rest-port", type=int, help="REST port (serving.rest_port, default 8501)")
     return p
+
+
+def _serve(args) -> int:
+    from edgeflow.serving.server import ServerOptions, serve_forever
+
+    serving = {k: v for k, v in {"root": args.root, "grpc_port": args.port, "rest_port": args.rest_port}.items()
+               if v is not None}
+    cfg = load_config("image", "default", args.config, args.overrides, {"output": args.output, "serving": serving})
+    s = cfg.serving
+    return serve_forever(ServerOptions(cfg.serving_root, s.host, s.grpc_port, s.rest_port, s.max_batch_size,
+                                       s.batch_timeout_ms, s.poll_seconds, s.max_request_bytes))
 
 
 def _run(args) -> int:
@@ -99,7 +118,7 @@ def _ui(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "models": _models, "ui": _ui}[args.command](args)
+        return {"run": _run, "models": _models, "ui": _ui, "serve": _serve}[args.command](args)
     except KeyboardInterrupt:
         print("edgeflow: interrupted", file=sys.stderr)
         return 130

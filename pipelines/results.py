@@ -50,6 +50,9 @@ def _prop(artifact, name):
 def read_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
     """Overall-slice metrics of the candidate model: ``accuracy``, ``example_count``,
     ``precision/class_3`` ... (baseline and diff values are left out)."""
+    custom = Path(evaluation_uri) / "metrics.json"  # written by evaluators that do not use TFMA
+    if custom.exists():
+        return {k: float(v) for k, v in json.loads(custom.read_text()).items()}
     import tensorflow_model_analysis as tfma
 
     out: Dict[str, float] = {}
@@ -67,12 +70,6 @@ def read_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
                 name = f"{name}/class_{key.sub_key.class_id.value}"
             out[name] = value.double_value.value
     return out
-
-
-def read_custom_metrics(path: Path) -> Dict[str, float]:
-    """The numeric entries of a custom evaluator's metrics.json."""
-    values = json.loads(path.read_text())
-    return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
@@ -135,8 +132,7 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
         results.model_uri = a.uri
     for a in by_type.get("ModelEvaluation", [])[-1:]:
         results.evaluation_uri = a.uri
-        custom = Path(a.uri) / "metrics.json"  # written by custom evaluators (detection), not TFMA
-        results.metrics = read_custom_metrics(custom) if custom.exists() else read_eval_metrics(a.uri)
+        results.metrics = read_eval_metrics(a.uri)
     for a in by_type.get("ModelBlessing", [])[-1:]:
         results.blessed = bool(_prop(a, "blessed"))
     for a in by_type.get("PushedModel", [])[-1:]:

@@ -26,6 +26,7 @@ class RunOutcome:
 # Pipeline name -> module with `build(cfg, beam_args) -> tfx.dsl.Pipeline` (imported on use).
 PIPELINES = {
     "image": "edgeflow.pipelines.image",
+    "sequence": "edgeflow.pipelines.sequence",
     "detection": "edgeflow.pipelines.detection",
 }
 
@@ -55,6 +56,9 @@ def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutco
         finally:
             root.removeHandler(progress)
         results = read_run(cfg.metadata_path, cfg.name)
+        if results.pushed_path:  # TF Serving's models.config and batching_parameters for the serving root
+            from edgeflow.serving.layout import write_serving_files
+            write_serving_files(cfg.serving_root, cfg.serving.max_batch_size, cfg.serving.batch_timeout_ms)
         if run is not None:
             tracking.log_results(cfg, results, log_file)
     return RunOutcome(results, run.info.run_id if run is not None else None, time.time() - t0,

@@ -11,11 +11,16 @@ def summary_lines(cfg: PipelineConfig, outcome: RunOutcome) -> list:
     if r.example_counts:
         lines.append("   examples: " + ", ".join(f"{k} {v}" for k, v in sorted(r.example_counts.items())))
     if r.history:
-        shown = "val_accuracy" if "val_accuracy" in r.history[-1] else "val_loss"
-        lines.append(f"   trained:  {len(r.history)} epochs, final {shown} "
-                     f"{r.history[-1].get(shown, float('nan')):.4f}")
+        metric = "val_accuracy" if "val_accuracy" in r.history[-1] else "val_loss"
+        lines.append(f"   trained:  {len(r.history)} epochs, final {metric} "
+                     f"{r.history[-1].get(metric, float('nan')):.4f}")
     if "accuracy" in r.metrics:
         lines.append(f"   eval accuracy: {r.metrics['accuracy']:.4f}  (bar: {cfg.eval.min_accuracy})")
+    if "mae_ratio_to_best_baseline" in r.metrics:
+        lines.append(f"   eval MAE: {r.metrics['mae']:.4f}  = {r.metrics['mae_ratio_to_best_baseline']:.3f} x the best "
+                     f"baseline's {r.metrics['baseline.best_mae']:.4f}")
+    if "baseline.shallow.accuracy" in r.metrics:
+        lines.append(f"   shallow baseline accuracy: {r.metrics['baseline.shallow.accuracy']:.4f}")
     if "map50" in r.metrics:
         lines.append(f"   eval mAP@0.5: {r.metrics['map50']:.4f}  mAP@0.5:0.95: {r.metrics['map50_95']:.4f}  "
                      f"(bar: {cfg.detection.min_map50})")

@@ -38,7 +38,9 @@ def test_run_is_recorded_in_mlflow(tiny_image_run):
     assert run.info.status == "FINISHED"
     assert run.data.params["train.epochs"] == str(cfg.train.epochs)
     assert run.data.params["model.activation"] == cfg.model.activation
-    history = client.get_metric_history(run.info.run_id, "train.val_loss")
+    train, = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}' "
+                                "and tags.`edgeflow.step` = 'train'")
+    history = client.get_metric_history(train.info.run_id, "val_loss")
     assert [m.step for m in history] == list(range(1, len(outcome.results.history) + 1))
     assert run.data.metrics["eval.accuracy"] == pytest.approx(outcome.results.metrics["accuracy"])
     assert run.data.tags["blessed"] == "true" and run.data.tags["pushed_path"] == outcome.results.pushed_path

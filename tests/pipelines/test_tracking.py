@@ -24,7 +24,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, proc, seconds: float = 90) -> None:
+def wait_http(url: str, proc, seconds: float = 240) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
         assert proc.poll() is None, f"server exited with {proc.returncode}"
