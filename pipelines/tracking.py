@@ -76,7 +76,14 @@ def _connect(cfg: PipelineConfig):
     uri = tracking_uri(cfg)
     if uri.startswith("sqlite:"):
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    user_uri = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
+    # mlflow also exports the URI as MLFLOW_TRACKING_URI; left there, the next run in this process
+    # (another pipeline, another output folder) would take it for the user's choice and write here.
+    if user_uri is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = user_uri
     retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # a server that is down: say so now, not in minutes
     try:
