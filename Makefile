@@ -6,7 +6,7 @@ PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 ARGS    ?=
 
-.PHONY: run test test-fast ui bench bench-serving clean
+.PHONY: run test test-fast ui bench bench-serving bench-detection clean
 
 run: $(STAMP)
 	$(VENV)/bin/edgeflow run image $(ARGS)
@@ -25,6 +25,9 @@ bench: $(STAMP)
 
 bench-serving: $(STAMP)
 	$(PYTHON) benchmarks/serving_load.py
+
+bench-detection: $(STAMP)
+	$(PYTHON) benchmarks/detection.py
 
 $(PYTHON):
 	@py=$$(.ci/find-python310) && echo "creating $(VENV) with $$py" && "$$py" -m venv $(VENV)

@@ -28,6 +28,7 @@ class RunOutcome:
 PIPELINES = {
     "image": "edgeflow.pipelines.image",
     "sequence": "edgeflow.pipelines.sequence",
+    "detection": "edgeflow.pipelines.detection",
 }
 
 

@@ -21,6 +21,9 @@ def summary_lines(cfg: PipelineConfig, outcome: RunOutcome) -> list:
                      f"baseline's {r.metrics['baseline.best_mae']:.4f}")
     if "baseline.shallow.accuracy" in r.metrics:
         lines.append(f"   shallow baseline accuracy: {r.metrics['baseline.shallow.accuracy']:.4f}")
+    if "map50" in r.metrics:
+        lines.append(f"   eval mAP@0.5: {r.metrics['map50']:.4f}  mAP@0.5:0.95: {r.metrics['map50_95']:.4f}  "
+                     f"(bar: {cfg.detection.min_map50})")
     if r.blessed is not None:
         lines.append(f"   blessed:  {'yes' if r.blessed else 'no'}")
     lines.append(f"   pushed:   {r.pushed_path}" if r.pushed_path else "   pushed:   nothing (model not blessed)")

@@ -181,7 +181,7 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
         mlflow.log_metrics({k.replace("/", "."): v for k, v in results.metrics.items()})
         mlflow.log_text(json.dumps(results.metrics, indent=1, sort_keys=True), "eval_metrics.json")
         mlflow.set_tag("blessed", str(results.blessed).lower())
-        for png in sorted(Path(results.evaluation_uri).glob("*.png")):  # evaluators' own plots (sequence)
+        for png in sorted(Path(results.evaluation_uri).glob("*.png")):  # evaluators' own plots (sequence, detection)
             mlflow.log_artifact(str(png))
         if results.class_names:
             mlflow.log_text(plots.per_class_table(results.metrics, results.class_names), "per_class.csv")

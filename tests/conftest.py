@@ -23,3 +23,17 @@ def pushed_image_model(tiny_image_run):
     _, outcome = tiny_image_run
     assert outcome.results.pushed_path, "the tiny run was expected to bless and push its model"
     return outcome.results.pushed_path
+
+
+@pytest.fixture(scope="session")
+def tiny_detection_run(tmp_path_factory):
+    """(cfg, RunOutcome) of one tiny detection pipeline run (generated digit canvases, ~1-2 min)."""
+    from edgeflow.pipelines.runner import run_pipeline
+
+    out = tmp_path_factory.mktemp("tiny-detection")
+    cfg = load_config("detection", "tiny", overrides=TINY_DETECTION_OVERRIDES, updates={"output": str(out)})
+    return cfg, run_pipeline(cfg)
+
+
+# More epochs than the shared tiny preset: one epoch of the tiny detection set takes well under a second.
+TINY_DETECTION_OVERRIDES = ["train.epochs=40", "train.early_stopping_patience=8"]

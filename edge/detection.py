@@ -1,0 +1,78 @@
+"""YOLO post-processing in NumPy: decode the raw grid, class-aware NMS. Imports no TensorFlow.
+
+This is what runs on a device after the TFLite interpreter (the .tflite graph ends at the
+raw grid, so it stays free of NMS and fully int8-quantizable); the serving signature does the
+same in TensorFlow (``edgeflow.models.yolo_postprocess``), and the tests hold the two together.
+Boxes are ``(x0, y0, x1, y1)`` fractions of the image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_LOG_SCALE = 6.0  # as in training: exp(tw) is clipped
+
+
+@dataclass
+class Detections:
+    boxes: np.ndarray  # (N, 4) x0, y0, x1, y1 in [0, 1]
+    scores: np.ndarray  # (N,)
+    classes: np.ndarray  # (N,) int
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def decode(raw: np.ndarray, anchors: np.ndarray):
+    """raw (S, S, A, 5 + C), anchors (A, 2) -> boxes (S*S*A, 4), class scores (S*S*A, C) = obj * p(class)."""
+    s, _, a, _ = raw.shape
+    raw = raw.astype(np.float32)
+    rows, cols = np.meshgrid(np.arange(s), np.arange(s), indexing="ij")
+    cx = (cols[..., None] + sigmoid(raw[..., 0])) / s
+    cy = (rows[..., None] + sigmoid(raw[..., 1])) / s
+    w = anchors[:, 0] * np.exp(np.clip(raw[..., 2], -MAX_LOG_SCALE, MAX_LOG_SCALE))
+    h = anchors[:, 1] * np.exp(np.clip(raw[..., 3], -MAX_LOG_SCALE, MAX_LOG_SCALE))
+    boxes = np.clip(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1), 0.0, 1.0)
+    logits = raw[..., 5:] - raw[..., 5:].max(-1, keepdims=True)
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    scores = sigmoid(raw[..., 4:5]) * probs
+    return boxes.reshape(-1, 4), scores.reshape(s * s * a, -1)
+
+
+def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one box (4,) with boxes (N, 4) -> (N,)."""
+    lo, hi = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), -1)
+    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), -1)  # noqa: E731
+    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy NMS for one class: indices of kept boxes, best first."""
+    order, keep = np.argsort(-scores, kind="stable"), []
+    while order.size:
+        best, order = order[0], order[1:]
+        keep.append(best)
+        order = order[iou(boxes[best], boxes[order]) <= iou_threshold]
+    return np.asarray(keep, int)
+
+
+def detect(raw: np.ndarray, anchors: np.ndarray, score_threshold: float = 0.25, iou_threshold: float = 0.45,
+           max_detections: int = 20) -> Detections:
+    """One image's raw grid (S, S, A, 5 + C) -> its detections, class-aware NMS, best first.
+
+    Like ``tf.image.combined_non_max_suppression``: every (box, class) pair above the score
+    threshold is a candidate, and boxes suppress each other only within a class.
+    """
+    boxes, scores = decode(raw, np.asarray(anchors, np.float32).reshape(-1, 2))
+    found = []
+    for c in range(scores.shape[1]):
+        idx = np.nonzero(scores[:, c] > score_threshold)[0]
+        for i in idx[nms(boxes[idx], scores[idx, c], iou_threshold)]:
+            found.append((scores[i, c], i, c))
+    found.sort(key=lambda t: -t[0])
+    found = found[:max_detections]
+    return Detections(np.array([boxes[i] for _, i, _ in found], np.float32).reshape(-1, 4),
+                      np.array([s for s, _, _ in found], np.float32), np.array([c for _, _, c in found], int))

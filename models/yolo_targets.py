@@ -1,0 +1,80 @@
+"""Training targets for the grid head, anchors by k-means, and box-aware augmentation (NumPy).
+
+A target grid has the head's shape (S, S, A, 5 + C): for the cell holding a box's centre and
+the anchor whose shape fits it best, ``(x in cell, y in cell, w, h, 1, one-hot class)`` with
+x, y in [0, 1) of the cell and w, h fractions of the image; zeros elsewhere.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+
+def wh_iou(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """IoU of boxes and anchors aligned at one centre: (N, 2), (A, 2) -> (N, A)."""
+    inter = np.minimum(wh[:, None, 0], anchors[None, :, 0]) * np.minimum(wh[:, None, 1], anchors[None, :, 1])
+    return inter / (wh[:, None].prod(-1) + anchors[None].prod(-1) - inter)
+
+
+def kmeans_anchors(wh: np.ndarray, k: int, seed: int = 0, iterations: int = 100) -> np.ndarray:
+    """k anchor shapes (k, 2) from box shapes (N, 2) by k-means with 1 - IoU distance, by area."""
+    if len(wh) < k:
+        raise ValueError(f"k-means needs at least {k} boxes, got {len(wh)}")
+    rng = np.random.default_rng(seed)
+    centres = wh[rng.choice(len(wh), k, replace=False)]
+    for _ in range(iterations):
+        nearest = wh_iou(wh, centres).argmax(1)
+        moved = np.array([np.median(wh[nearest == j], 0) if np.any(nearest == j) else centres[j] for j in range(k)])
+        if np.allclose(moved, centres):
+            break
+        centres = moved
+    return centres[np.argsort(centres.prod(1))].astype(np.float32)
+
+
+def encode_targets(boxes: np.ndarray, classes: np.ndarray, anchors: np.ndarray, grid: int,
+                   num_classes: int) -> np.ndarray:
+    """boxes (N, 4) (cx, cy, w, h) in [0, 1], classes (N,) -> target (S, S, A, 5 + C) float32."""
+    target = np.zeros((grid, grid, len(anchors), 5 + num_classes), np.float32)
+    if len(boxes) == 0:
+        return target
+    best = wh_iou(boxes[:, 2:4], anchors).argmax(1)
+    for (cx, cy, w, h), cls, a in zip(boxes, classes, best):
+        col, row = min(int(cx * grid), grid - 1), min(int(cy * grid), grid - 1)
+        target[row, col, a, :5] = (cx * grid - col, cy * grid - row, w, h, 1.0)
+        target[row, col, a, 5:] = 0.0
+        target[row, col, a, 5 + int(cls)] = 1.0
+    return target
+
+
+def augment(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, flip: bool, scale: float,
+            translate: float, min_visible: float = 0.6) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """Random flip, zoom and shift of one image (H, W, C) in [0, 1] and its boxes (N, 4) (cx, cy, w, h).
+
+    Returns (image, boxes, keep): boxes follow the image, are clipped to it, and `keep` marks
+    those with at least `min_visible` of their area still inside (the caller drops the rest).
+    """
+    h, w = image.shape[:2]
+    s = rng.uniform(1 - scale, 1 + scale) if scale else 1.0
+    dx, dy = (rng.uniform(-translate, translate, 2) if translate else (0.0, 0.0))
+    mirror = bool(flip and rng.random() < 0.5)
+    # Output pixel u (as a fraction) shows input (u - 0.5 - d) / s + 0.5, mirrored if asked.
+    ys = ((np.arange(h) + 0.5) / h - 0.5 - dy) / s + 0.5
+    xs = ((np.arange(w) + 0.5) / w - 0.5 - dx) / s + 0.5
+    if mirror:
+        xs = 1 - xs
+    rows, cols = np.floor(ys * h).astype(int), np.floor(xs * w).astype(int)
+    inside = (rows[:, None] >= 0) & (rows[:, None] < h) & (cols[None] >= 0) & (cols[None] < w)
+    out = image[np.clip(rows, 0, h - 1)][:, np.clip(cols, 0, w - 1)] * inside[..., None]
+    b = boxes.astype(np.float32).copy()
+    if mirror:
+        b[:, 0] = 1 - b[:, 0]
+    b[:, 0] = (b[:, 0] - 0.5) * s + 0.5 + dx
+    b[:, 1] = (b[:, 1] - 0.5) * s + 0.5 + dy
+    b[:, 2:4] *= s
+    x0, y0 = np.clip(b[:, 0] - b[:, 2] / 2, 0, 1), np.clip(b[:, 1] - b[:, 3] / 2, 0, 1)
+    x1, y1 = np.clip(b[:, 0] + b[:, 2] / 2, 0, 1), np.clip(b[:, 1] + b[:, 3] / 2, 0, 1)
+    area = b[:, 2] * b[:, 3]
+    clipped = np.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 1)
+    keep = (clipped[:, 2] * clipped[:, 3]) >= min_visible * np.maximum(area, 1e-12)
+    return out.astype(image.dtype), clipped, keep

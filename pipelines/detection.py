@@ -1,0 +1,80 @@
+"""The detection pipeline: YOLO/COCO folder -> YOLO-style grid detector -> mAP-blessed SavedModel.
+
+Same stages as the image pipeline, with two differences: there is no Transform (the serving
+graph decodes the image itself, and boxes need no analysis pass), and a custom
+DetectionEvaluator replaces TFMA, which has no detection metrics.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from typing import Sequence
+
+from tfx import v1 as tfx
+
+from edgeflow.components.anomaly_gate import AnomalyGate
+from edgeflow.components.detection_evaluator import DetectionEvaluator
+from edgeflow.components.detection_example_gen import DetectionExampleGen
+from edgeflow.pipelines.config import PipelineConfig
+
+log = logging.getLogger("edgeflow")
+
+
+def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[str],
+                    beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+    custom = {"detection": asdict(cfg.detection), "train": asdict(cfg.train), "class_names": list(class_names)}
+
+    # Read images and their boxes with Beam into tf.Examples, split train/eval by a hash of the path.
+    example_gen = DetectionExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets)
+    # Statistics per split, a schema inferred from them, and the examples checked against it.
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                                        schema=schema_gen.outputs["schema"])
+    # Stop here when the data breaks its schema.
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    # Train the grid detector (anchors by k-means unless configured); export with NMS in the graph.
+    trainer = tfx.components.Trainer(
+        run_fn="edgeflow.models.detection_trainer.run_fn",
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=custom)
+    trainer.add_upstream_node(anomaly_gate)
+    # COCO mAP on the eval split with pycocotools; bless on mAP@0.5.
+    evaluator = DetectionEvaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+                                   min_map50=cfg.detection.min_map50)
+    # A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout.
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=str(cfg.serving_root / cfg.model_name))))
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.name,
+        pipeline_root=str(cfg.pipeline_root),
+        components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
+                    trainer, evaluator, pusher],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(cfg.metadata_path)),
+        beam_pipeline_args=list(beam_args),
+        enable_cache=False)
+
+
+def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+    """Checks the labels (the generated digit set unless data.path is set), writes the report, builds."""
+    from edgeflow.components.detection_labels import check_bad_fraction, scan_detection_folder
+    from edgeflow.pipelines.detection_data import write_digit_detection_set
+
+    root = cfg.data.path or write_digit_detection_set(cfg.output_dir / "data", cfg.detection)
+    scan = scan_detection_folder(root, max_bad_fraction=1.0)
+    report = cfg.output_dir / cfg.name / "label_report.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(scan.report(), indent=1))
+    check_bad_fraction(scan, cfg.data.max_bad_fraction, report)
+    log.info("data: %d images, %d boxes, %d classes (%s format) from %s%s", len(scan.images),
+             sum(len(i.boxes) for i in scan.images), len(scan.class_names), scan.format, scan.root,
+             f"; {len(scan.bad_files)} files with invalid labels skipped, named in {report}" if scan.problems else "")
+    return create_pipeline(cfg, str(scan.root), scan.class_names, beam_args)

@@ -1,0 +1,11 @@
+"""Two pipeline runs in one process record into their own stores (mlflow exports its URI to the env)."""
+from edgeflow.pipelines import tracking
+from edgeflow.pipelines.config import load_config
+
+
+def test_a_second_run_in_one_process_uses_its_own_store(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = load_config("image", updates={"output": str(tmp_path / "a")})
+    tracking._connect(first)  # mlflow exports first's URI as MLFLOW_TRACKING_URI here
+    second = load_config("detection", updates={"output": str(tmp_path / "b")})
+    assert tracking.tracking_uri(second) == second.tracking_uri != first.tracking_uri
