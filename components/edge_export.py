@@ -26,7 +26,7 @@ KERAS_MODEL = os.path.join("keras", "model.keras")  # under the Trainer's ModelR
 class EdgeModels(artifact.Artifact):
     """A folder of .tflite variants, their model-info JSONs, report.json and the shipped model.tflite."""
 
-    TYPE_NAME = "EdgeModels"
+    TYPE_NAME = "edgeflow.EdgeModels"  # namespace.Name: the form Kubeflow V2 accepts for custom types
 
 
 @tfx.dsl.components.component
