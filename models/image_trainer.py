@@ -14,6 +14,7 @@ Beside it go TF Serving warm-up records (``assets.extra/``), see ``edgeflow.serv
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -100,6 +101,9 @@ def run_fn(fn_args: tfx.components.FnArgs):
               callbacks=build_callbacks(train, fn_args.model_run_dir))
     with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/labels.txt", "w") as f:
         f.write("\n".join(class_names) + "\n")
+    # The bare Keras model (no Transform layer) for TFMOT and the TFLite converter (EdgeExport).
+    tf.io.gfile.makedirs(os.path.join(fn_args.model_run_dir, "keras"))
+    model.save(os.path.join(fn_args.model_run_dir, "keras", "model.keras"))
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, tft_output, class_names))
     finish_for_serving(fn_args.serving_model_dir, image)

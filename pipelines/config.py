@@ -260,6 +260,45 @@ class DetectionConfig:
     @property
     def grid(self) -> int:
         return self.image_size // 2 ** self.blocks
+EDGE_VARIANTS = ("float32", "float16", "dynamic", "int8", "qat_int8", "pruned_int8", "clustered_int8",
+                 "pqat_int8", "cqat_int8")
+EDGE_TARGETS = ("cpu", "edgetpu")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """EdgeExport: which TFLite variants to build from a blessed model, and which one to ship."""
+
+    enabled: bool = True
+    variants: str = "float32,float16,dynamic,int8,qat_int8,pruned_int8,clustered_int8"  # comma-separated
+    target: str = "cpu"  # "edgetpu" ships only a variant whose every op maps to the Edge TPU
+    max_accuracy_drop: float = 0.01  # ship the smallest variant at most this far below the Keras model
+    fine_tune_epochs: int = 2  # QAT, pruning and clustering fine-tunes
+    fine_tune_learning_rate: float = 0.0005
+    prune_sparsity: float = 0.5
+    cluster_count: int = 16
+    representative_samples: int = 200  # transformed train examples that calibrate int8
+    latency_runs: int = 100
+    timeout_s: int = 600  # per conversion (each runs in a child process)
+
+    def __post_init__(self):
+        names = [v.strip() for v in self.variants.split(",") if v.strip()]
+        unknown = [v for v in names if v not in EDGE_VARIANTS]
+        _check(bool(names) and not unknown, "variants",
+               f"must be a comma-separated list of {', '.join(EDGE_VARIANTS)}" + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        _check(self.target in EDGE_TARGETS, "target", f"must be one of {', '.join(EDGE_TARGETS)}")
+        _check(0.0 <= self.max_accuracy_drop <= 1.0, "max_accuracy_drop", "must be in [0, 1]")
+        _check(self.fine_tune_epochs >= 1, "fine_tune_epochs", "must be at least 1")
+        _check(0.0 < self.fine_tune_learning_rate < 1.0, "fine_tune_learning_rate", "must be in (0, 1)")
+        _check(0.0 < self.prune_sparsity < 1.0, "prune_sparsity", "must be in (0, 1)")
+        _check(2 <= self.cluster_count <= 256, "cluster_count", "must be between 2 and 256")
+        _check(self.representative_samples >= 1, "representative_samples", "must be at least 1")
+        _check(self.latency_runs >= 1, "latency_runs", "must be at least 1")
+        _check(self.timeout_s >= 10, "timeout_s", "must be at least 10")
+
+    @property
+    def variant_names(self) -> tuple:
+        return tuple(v.strip() for v in self.variants.split(",") if v.strip())
 
 
 @dataclass(frozen=True)
@@ -294,6 +333,7 @@ class PipelineConfig:
     pipeline: OrchestrationConfig = field(default_factory=OrchestrationConfig)
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
     def __post_init__(self):
         _check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
@@ -349,6 +389,7 @@ def tiny(cfg: PipelineConfig) -> PipelineConfig:
         sequence=replace(cfg.sequence, horizon=3, limit=1500, units=16),
         detection=replace(cfg.detection, num_images=300, max_objects=2, min_object_px=14, blocks=2,
                           image_size=32, filters=16, num_anchors=2, min_map50=0.5),
+        export=replace(cfg.export, variants="float32,int8", fine_tune_epochs=1, latency_runs=20),
     )
 
 

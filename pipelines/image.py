@@ -1,6 +1,7 @@
 """The image-classification pipeline: image folder -> CNN -> blessed SavedModel in TF Serving layout."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -10,6 +11,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from edgeflow.components.anomaly_gate import AnomalyGate
+from edgeflow.components.edge_export import EdgeExport
 from edgeflow.components.image_example_gen import ImageFolderExampleGen
 from edgeflow.components.image_folder import LABEL_KEY
 from edgeflow.pipelines.config import PipelineConfig
@@ -91,12 +93,18 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=str(cfg.serving_root / cfg.model_name))))
+    # A blessed model also leaves as measured .tflite variants (TFMOT + TFLite), one shipped by policy.
+    edge_export = EdgeExport(
+        model_run=trainer.outputs["model_run"], transformed_examples=transform.outputs["transformed_examples"],
+        blessing=evaluator.outputs["blessing"], export_config=json.dumps(asdict(cfg.export)),
+        labels=json.dumps(list(class_names)), seed=cfg.train.seed)
+    components = [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
+                  transform, baseline, trainer, evaluator, pusher] + ([edge_export] if cfg.export.enabled else [])
 
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.name,
         pipeline_root=str(cfg.pipeline_root),
-        components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    transform, baseline, trainer, evaluator, pusher],
+        components=components,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(cfg.metadata_path)),
         beam_pipeline_args=list(beam_args),

@@ -1,0 +1,132 @@
+"""Reads a .tflite file itself (the FlatBuffer), without TensorFlow and without running it.
+
+Uses the TFLite schema bindings that ship inside ``ai_edge_litert`` (pure Python over the
+``flatbuffers`` package), so it works on a device with only the device requirements.
+What it gives: the operators in execution order, every tensor's dtype and shape signature,
+and named metadata entries (edgeflow stores its model info JSON there, see :func:`embed_metadata`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from edgeflow import EdgeflowError
+
+INFO_METADATA_NAME = "edgeflow_info"  # metadata entry holding the model info JSON
+
+
+class ModelFileError(EdgeflowError):
+    """The file is not a TFLite model (truncated, empty or something else)."""
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema
+
+
+def _enum_names(enum_class) -> dict:
+    return {v: k for k, v in vars(enum_class).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dtype: str  # "INT8", "FLOAT32", ...
+    shape_signature: Tuple[int, ...]  # -1 marks a dynamic dimension
+
+    @property
+    def static(self) -> bool:
+        return all(d >= 0 for d in self.shape_signature)
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    index: int  # position in the execution order
+    name: str  # builtin name ("CONV_2D") or the custom op's name
+    inputs: Tuple[TensorInfo, ...]
+    outputs: Tuple[TensorInfo, ...]
+
+
+def read_model(data: bytes):
+    """The unpacked ``ModelT`` of `data`; a clear error when `data` is not a TFLite FlatBuffer."""
+    schema = _schema()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelFileError("the file is not a TFLite model (no TFL3 identifier); give a .tflite file "
+                             "written by the TFLite converter")
+    try:
+        return schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    except Exception as err:  # noqa: BLE001 - any parse failure means a damaged file
+        raise ModelFileError(f"the TFLite model is damaged or truncated ({err.__class__.__name__}); "
+                             "copy or export the .tflite file again") from None
+
+
+def read_model_file(path: str | Path):
+    p = Path(path)
+    if not p.is_file():
+        raise ModelFileError(f"no model file at {p}; give the path of a .tflite file")
+    return read_model(p.read_bytes())
+
+
+def _tensor(graph, i: int, type_names: dict) -> TensorInfo:
+    t = graph.tensors[i]
+    sig = t.shapeSignature if t.shapeSignature is not None and len(t.shapeSignature) else t.shape
+    return TensorInfo(_name(t.name), type_names.get(t.type, str(t.type)),
+                      tuple(int(d) for d in (sig if sig is not None else ())))
+
+
+def operators(model) -> List[OpInfo]:
+    """The main subgraph's operators in execution order, with their tensors."""
+    schema = _schema()
+    op_names, type_names = _enum_names(schema.BuiltinOperator), _enum_names(schema.TensorType)
+    graph = model.subgraphs[0]
+    out = []
+    for i, op in enumerate(graph.operators or []):
+        code = model.operatorCodes[op.opcodeIndex]
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        name = _name(code.customCode) if builtin == schema.BuiltinOperator.CUSTOM else op_names.get(builtin, str(builtin))
+        ins = tuple(_tensor(graph, j, type_names) for j in (op.inputs if op.inputs is not None else ()) if j >= 0)
+        outs = tuple(_tensor(graph, j, type_names) for j in (op.outputs if op.outputs is not None else ()) if j >= 0)
+        out.append(OpInfo(i, name, ins, outs))
+    return out
+
+
+def io_tensors(model) -> Tuple[List[TensorInfo], List[TensorInfo]]:
+    """(inputs, outputs) of the main subgraph."""
+    type_names, graph = _enum_names(_schema().TensorType), model.subgraphs[0]
+    return ([_tensor(graph, i, type_names) for i in graph.inputs],
+            [_tensor(graph, i, type_names) for i in graph.outputs])
+
+
+def embed_metadata(data: bytes, payload: dict, name: str = INFO_METADATA_NAME) -> bytes:
+    """`data` with `payload` (JSON) stored as a named metadata buffer; an old entry of that name is replaced."""
+    import flatbuffers
+
+    schema = _schema()
+    model = read_model(data)
+    model.metadata = [m for m in (model.metadata or []) if _name(m.name) != name]
+    buffer = schema.BufferT()
+    buffer.data = list(json.dumps(payload, sort_keys=True).encode())
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = name, len(model.buffers) - 1
+    model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(data) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def read_metadata(data: bytes, name: str = INFO_METADATA_NAME) -> Optional[dict]:
+    """The JSON stored under `name`, or None."""
+    model = read_model(data)
+    for entry in model.metadata or []:
+        if _name(entry.name) == name:
+            raw = model.buffers[entry.buffer].data
+            return json.loads(bytes(bytearray(raw)).decode())
+    return None
+
+
+def _name(raw) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -1,0 +1,71 @@
+"""The Edge TPU report, read from the .tflite file itself."""
+import numpy as np
+import pytest
+
+from edgeflow.edge.edgetpu import check_edgetpu
+from edgeflow.edge.model_file import ModelFileError
+
+
+def _int8_cnn(tmp_path, activation: str):
+    """A tiny untrained CNN converted to full int8 in this process."""
+    from edgeflow.components.edge_variants import to_tflite
+    from edgeflow.models.cnn import build_cnn
+    from edgeflow.pipelines.config import ModelConfig
+
+    model = build_cnn((8, 8, 1), 3, ModelConfig(blocks=1, filters=4, activation=activation))
+    rep = np.random.default_rng(0).random((8, 8, 8, 1), dtype=np.float32)
+    path = tmp_path / f"{activation}.tflite"
+    path.write_bytes(to_tflite(model, "int8", rep))
+    return path
+
+
+def test_fully_int8_cnn_passes(variant_files):
+    report = check_edgetpu(variant_files["int8"])
+    assert report.compatible and report.cut_at is None
+    assert {"CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(report.ops)
+
+
+def test_leaky_relu_is_flagged_with_the_cut(tmp_path):
+    report = check_edgetpu(_int8_cnn(tmp_path, "leaky_relu"))
+    assert not report.compatible
+    first = report.problems[0]
+    assert first.op == "LEAKY_RELU" and "supported-operations" in first.reason
+    assert report.cut_at == first.index and report.tpu_ops == first.index
+    assert "LEAKY_RELU" in report.summary() and "rest runs on the CPU" in report.summary()
+
+
+def test_float_model_is_flagged_for_its_tensor_types(variant_files):
+    report = check_edgetpu(variant_files["float32"])
+    assert not report.compatible and "FLOAT32" in report.problems[0].reason
+
+
+def test_dynamic_batch_is_flagged(tmp_path):
+    import tensorflow as tf
+
+    from edgeflow.models.cnn import build_cnn
+    from edgeflow.pipelines.config import ModelConfig
+
+    model = build_cnn((8, 8, 1), 3, ModelConfig(blocks=1, filters=4))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)  # keeps the (None, 8, 8, 1) input
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.ones((1, 8, 8, 1), np.float32)] for _ in range(4))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    path = tmp_path / "dynamic.tflite"
+    path.write_bytes(converter.convert())
+    report = check_edgetpu(path)
+    assert any("dynamic shape" in p.reason for p in report.problems)
+
+
+def test_compiler_absence_is_said_plainly(variant_files, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    report = check_edgetpu(variant_files["int8"])
+    assert report.compiler is not None and not report.compiler.available
+    assert "edgetpu_compiler is not on PATH" in report.summary()
+
+
+def test_not_a_model_is_one_sentence(tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"this is not a flatbuffer at all")
+    with pytest.raises(ModelFileError, match="not a TFLite model"):
+        check_edgetpu(bad)
