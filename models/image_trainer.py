@@ -10,6 +10,7 @@ The exported SavedModel carries the Transform graph and two signatures:
 from __future__ import annotations
 
 import logging
+import os
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -19,8 +20,10 @@ from tfx_bsl.public import tfxio
 from edgeflow.components.image_folder import IMAGE_KEY, LABEL_KEY
 from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.cnn import build_cnn
+from edgeflow.models.controls import configured_cures
+from edgeflow.models.diagnostics import build_diagnostics
 from edgeflow.models.image_transform import IMAGE_FEATURE
-from edgeflow.pipelines.config import ImageConfig, ModelConfig, TrainConfig, from_dict
+from edgeflow.pipelines.config import DiagnosticsConfig, ImageConfig, ModelConfig, TrainConfig, from_dict
 
 log = logging.getLogger("edgeflow.train")
 
@@ -56,6 +59,18 @@ def export_signatures(model, tf_transform_output, class_names):
     return {"serving_default": serve_images, "serving_examples": serve_examples}
 
 
+def probe_batch(dataset, size: int):
+    """The first `size` examples of `dataset` as one fixed ``(x, y)`` batch for the diagnostics."""
+    return next(iter(dataset.unbatch().batch(size).take(1)))
+
+
+def compile_model(model, train: TrainConfig):
+    optimizer = tf.keras.optimizers.Adam(train.learning_rate, clipnorm=train.clipnorm)
+    model.compile(optimizer=optimizer, loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
+
+
 def run_fn(fn_args: tfx.components.FnArgs):
     cc = fn_args.custom_config
     image, model_cfg, train = (from_dict(ImageConfig, cc["image"]), from_dict(ModelConfig, cc["model"]),
@@ -66,12 +81,13 @@ def run_fn(fn_args: tfx.components.FnArgs):
     train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, True)
     eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, False)
 
-    model = build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg)
-    model.compile(optimizer=tf.keras.optimizers.Adam(train.learning_rate),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    diagnostics_cfg = from_dict(DiagnosticsConfig, cc.get("diagnostics", {}))
+    model = compile_model(build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg), train)
     log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
+    diagnostics = build_diagnostics(diagnostics_cfg, probe_batch(train_ds, diagnostics_cfg.probe_size),
+                                    os.path.join(fn_args.model_run_dir, "diagnostics.json"),
+                                    configured_cures(model_cfg))
     model.fit(train_ds, validation_data=eval_ds, epochs=train.epochs, verbose=0,
-              callbacks=build_callbacks(train, fn_args.model_run_dir))
+              callbacks=build_callbacks(train, fn_args.model_run_dir, cc.get("backup_dir"), diagnostics))
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, tft_output, class_names))

@@ -11,6 +11,8 @@ from tfx import v1 as tfx
 from edgeflow.components.anomaly_gate import AnomalyGate
 from edgeflow.components.image_example_gen import ImageFolderExampleGen
 from edgeflow.components.image_folder import LABEL_KEY
+from edgeflow.components.shallow_baseline import ShallowBaseline
+from edgeflow.models.image_transform import IMAGE_FEATURE
 from edgeflow.pipelines.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
@@ -40,9 +42,20 @@ def eval_config(cfg: PipelineConfig, num_classes: int) -> tfma.EvalConfig:
         ])
 
 
+def train_backup_dir(cfg: PipelineConfig) -> str:
+    """Where the Trainer backs up every epoch: stable across runs (so a killed run's next run resumes),
+    one folder per training setup (so a changed model never restores another's weights)."""
+    import hashlib
+    import json
+
+    setup = json.dumps([asdict(cfg.image), asdict(cfg.model), asdict(cfg.train)], sort_keys=True)
+    return str(cfg.output_dir / cfg.name / "train_backup" / hashlib.sha1(setup.encode()).hexdigest()[:12])
+
+
 def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[str],
                     beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     custom = {"image": asdict(cfg.image), "model": asdict(cfg.model), "train": asdict(cfg.train),
+              "diagnostics": asdict(cfg.diagnostics), "backup_dir": train_backup_dir(cfg),
               "class_names": list(class_names)}
 
     # Read <class>/<image> files with Beam into tf.Examples, split train/eval by a hash of the path.
@@ -82,9 +95,19 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"], example_splits=["eval"],
         eval_config=eval_config(cfg, len(class_names)))
+    # Logistic regression on the same transformed features: the CNN's lift over it (optionally a bar).
+    extra, blessing = [], evaluator.outputs["blessing"]
+    if cfg.baseline.enabled:
+        shallow = ShallowBaseline(
+            transformed_examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
+            feature=IMAGE_FEATURE, min_lift=cfg.baseline.min_lift or 0.0,
+            require_lift=int(cfg.baseline.min_lift is not None), seed=cfg.train.seed)
+        extra, blessing = [shallow], shallow.outputs["lift_blessing"]
     # A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout.
     pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        model=trainer.outputs["model"], model_blessing=blessing,
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=str(cfg.serving_root / cfg.model_name))))
 
@@ -92,7 +115,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         pipeline_name=cfg.name,
         pipeline_root=str(cfg.pipeline_root),
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    transform, trainer, baseline, evaluator, pusher],
+                    transform, trainer, baseline, evaluator, *extra, pusher],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(cfg.metadata_path)),
         beam_pipeline_args=list(beam_args),

@@ -92,5 +92,13 @@ def log_results(results: RunResults, log_file: Optional[Path] = None) -> None:
         mlflow.log_metric("eval.blessed", int(results.blessed))
     if results.pushed_path:
         mlflow.set_tag("pushed_path", results.pushed_path)
+    if results.baseline:
+        mlflow.log_metrics({f"baseline.{k}": float(results.baseline[k])
+                            for k in ("baseline_accuracy", "cnn_accuracy", "lift")})
+    if results.diagnostics:
+        mlflow.log_metrics({f"diagnostics.{name}.flagged": int(r.get("flagged", False))
+                            for name, r in results.diagnostics.items()})
+        mlflow.set_tags({f"diagnostics.{name}": r.get("message", "")[:5000] for name, r in results.diagnostics.items()})
+        mlflow.log_dict(results.diagnostics, "diagnostics/diagnostics.json")
     if log_file and log_file.exists():
         mlflow.log_artifact(str(log_file), "logs")
