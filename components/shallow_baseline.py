@@ -7,7 +7,6 @@ baseline accuracy) is written to ``baseline.json`` and the artifact's properties
 ``min_lift`` is required, the component re-issues the Evaluator's blessing only if the lift
 reaches it, and the Pusher reads that blessing.
 """
-from __future__ import annotations
 
 import json
 import logging

@@ -62,13 +62,25 @@ class GradientHealth(keras.callbacks.Callback):
 
     def layer_gradient_norms(self) -> Dict[str, float]:
         """{layer name: L2 norm of d loss / d kernel}, layers in the model's order."""
+        if getattr(self, "_norms_model", None) is not self.model:
+            self._norms_model = self.model
+            self._layer_names, self._norms_fn = self._make_norms_fn()
+        return {name: float(n) for name, n in zip(self._layer_names, self._norms_fn().numpy())}
+
+    def _make_norms_fn(self):
         x, y = self.probe
         kernels = [(layer.name, w) for layer in self.model.layers for w in layer.trainable_weights
                    if "kernel" in w.name]
-        with tf.GradientTape() as tape:
-            loss = self.model.compute_loss(x, y, self.model(x, training=False))
-        grads = tape.gradient(loss, [w for _, w in kernels])
-        return {name: float(tf.norm(g)) if g is not None else 0.0 for (name, _), g in zip(kernels, grads)}
+        model = self.model
+
+        @tf.function
+        def norms():  # one graph: forward, loss, backward on the probe batch -> (K,) norms
+            with tf.GradientTape() as tape:
+                loss = model.compute_loss(x, y, model(x, training=False))
+            grads = tape.gradient(loss, [w for _, w in kernels])
+            return tf.stack([tf.norm(g) if g is not None else tf.constant(0.0) for g in grads])
+
+        return [name for name, _ in kernels], norms
 
     def on_train_begin(self, logs=None):
         self.checks: List[dict] = []
@@ -135,17 +147,20 @@ class DeadUnits(keras.callbacks.Callback):
         super().__init__()
         if not 0 < threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
-        self.probe_x, self.sink, self.threshold = probe_x, report, threshold
+        self.probe_x, self.sink, self.threshold = tf.convert_to_tensor(probe_x), report, threshold
 
     def on_train_begin(self, logs=None):
         self.layers = relu_family_layers(self.model)
-        self._probe = keras.Model(self.model.inputs, [l.output for l in self.layers]) if self.layers else None
+        self._probe = None
+        if self.layers:  # one graph: the probe batch -> every ReLU-family layer's output
+            probe_model = keras.Model(self.model.inputs, [l.output for l in self.layers])
+            self._probe = tf.function(lambda: probe_model(self.probe_x, training=False))
         self.checks: List[dict] = []
 
     def fractions(self) -> Dict[str, float]:
         if self._probe is None:
             return {}
-        outputs = self._probe(self.probe_x, training=False)
+        outputs = self._probe()
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return {layer.name: dead_fraction(o) for layer, o in zip(self.layers, outputs)}
 

@@ -1,4 +1,4 @@
-"""The ``edgeflow`` command: ``run`` a pipeline, open the MLflow ``ui``."""
+"""The ``edgeflow`` command: ``run`` a pipeline, ``cv`` its model config, open the MLflow ``ui``."""
 from __future__ import annotations
 
 import argparse
@@ -30,15 +30,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-tracking", action="store_true", help="run without MLflow")
     run.add_argument("--beam-arg", dest="beam_args", action="append", default=[], help="pass to Beam")
 
+    cv = sub.add_parser("cv", help="K-fold cross-validation of a pipeline's model config")
+    cv.add_argument("pipeline", help="which pipeline: image")
+    cv.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    for flag, kw in (("--data", {}), ("--config", {}), ("--output", {}), ("--tracking-uri", {})):
+        cv.add_argument(flag, **kw, help=f"as for run {flag}")
+    cv.add_argument("--preset", default="default", choices=sorted(PRESETS), help="base config")
+    cv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one config value (repeatable)")
+    cv.add_argument("--no-tracking", action="store_true", help="run without MLflow")
+
     ui = sub.add_parser("ui", help="serve the MLflow UI of the embedded store on 127.0.0.1")
     ui.add_argument("--output", default="output", help="output folder whose store to show")
     ui.add_argument("--port", type=int, default=5000)
     return p
 
 
-def _run(args) -> int:
-    if args.pipeline not in PIPELINES:
-        raise EdgeflowError(f"unknown pipeline {args.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
+def _config_from_args(args):
+    """The config of `run` and `cv`: preset, --config, --set, then the flags."""
     updates: dict = {}
     if args.output:
         updates["output"] = args.output
@@ -48,13 +57,34 @@ def _run(args) -> int:
         updates["tracking"] = {"uri": args.tracking_uri}
     if args.no_tracking:
         updates.setdefault("tracking", {})["enabled"] = False
-    cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, updates)
+    return load_config(args.pipeline, args.preset, args.config, args.overrides, updates)
+
+
+def _run(args) -> int:
+    if args.pipeline not in PIPELINES:
+        raise EdgeflowError(f"unknown pipeline {args.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
+    cfg = _config_from_args(args)
 
     from edgeflow.pipelines.runner import run_pipeline
     from edgeflow.pipelines.summary import print_summary
 
     outcome = run_pipeline(cfg, args.beam_args)
     print_summary(cfg, outcome)
+    return 0
+
+
+def _cv(args) -> int:
+    from edgeflow.pipelines.cv import cross_validate
+    from edgeflow.pipelines.logs import setup_logging
+
+    cfg = _config_from_args(args)
+    setup_logging(cfg.output_dir / "logs", f"{cfg.name}-cv")
+    result = cross_validate(cfg, args.folds)
+    folds = ", ".join(f"{f['accuracy']:.4f}" for f in result.folds)
+    print(f"\n== {cfg.name}: {args.folds}-fold cross-validation\n"
+          f"   accuracy {result.mean('accuracy'):.4f} +/- {result.std('accuracy'):.4f}  (folds: {folds})", flush=True)
+    if result.parent_run_id:
+        print(f"   MLflow parent run {result.parent_run_id} in experiment '{cfg.experiment}-cv'", flush=True)
     return 0
 
 
@@ -74,7 +104,7 @@ def _ui(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "ui": _ui}[args.command](args)
+        return {"run": _run, "cv": _cv, "ui": _ui}[args.command](args)
     except KeyboardInterrupt:
         print("edgeflow: interrupted", file=sys.stderr)
         return 130

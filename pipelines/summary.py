@@ -15,6 +15,13 @@ def summary_lines(cfg: PipelineConfig, outcome: RunOutcome) -> list:
                      f"{r.history[-1].get('val_accuracy', float('nan')):.4f}")
     if "accuracy" in r.metrics:
         lines.append(f"   eval accuracy: {r.metrics['accuracy']:.4f}  (bar: {cfg.eval.min_accuracy})")
+    if r.baseline:
+        lines.append(f"   shallow baseline accuracy: {r.baseline['baseline_accuracy']:.4f}  "
+                     f"(CNN lift {r.baseline['lift']:+.4f}"
+                     + (f", required {r.baseline['min_lift']:+.4f})" if r.baseline.get("min_lift") is not None else ")"))
+    for name, report in r.diagnostics.items():
+        if report.get("flagged"):
+            lines.append(f"   diagnostics: {report['message']}")
     if r.blessed is not None:
         lines.append(f"   blessed:  {'yes' if r.blessed else 'no'}")
     lines.append(f"   pushed:   {r.pushed_path}" if r.pushed_path else "   pushed:   nothing (model not blessed)")

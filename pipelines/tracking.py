@@ -102,3 +102,12 @@ def log_results(results: RunResults, log_file: Optional[Path] = None) -> None:
         mlflow.log_dict(results.diagnostics, "diagnostics/diagnostics.json")
     if log_file and log_file.exists():
         mlflow.log_artifact(str(log_file), "logs")
+
+
+def log_child_run(name: str, metrics: dict) -> str:
+    """A child run (nested in the active run) holding `metrics`; returns its id."""
+    import mlflow
+
+    with mlflow.start_run(run_name=name, nested=True) as child:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    return child.info.run_id
