@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -27,19 +28,26 @@ log = logging.getLogger("edgeflow.train")
 
 
 class DiagnosticsReport:
-    """One JSON file of ``{diagnostic name: report}``, rewritten whenever a report changes."""
+    """One JSON file of ``{diagnostic name: report}``: rewritten at most every `interval` seconds
+    while training (so a killed training leaves a recent one) and on :meth:`flush`."""
 
-    def __init__(self, path: Optional[str]):
-        self.path, self.reports = path, {}
+    def __init__(self, path: Optional[str], interval: float = 10.0):
+        self.path, self.interval, self.reports, self._written = path, interval, {}, 0.0
 
     def put(self, name: str, report: dict) -> None:
         self.reports[name] = report
+        if time.monotonic() - self._written > self.interval:
+            self.flush()
+
+    def flush(self) -> None:
         if self.path:
             with tf.io.gfile.GFile(self.path, "w") as f:
                 json.dump(self.reports, f, indent=1)
+        self._written = time.monotonic()
 
 
-def _say(report: dict) -> None:
+def _say(report: dict, sink: DiagnosticsReport) -> None:
+    sink.flush()
     (log.warning if report["flagged"] else log.info)("  diagnostics: %s", report["message"])
 
 
@@ -119,7 +127,7 @@ class GradientHealth(keras.callbacks.Callback):
                 "message": message, "checks": self.checks}
 
     def on_train_end(self, logs=None):
-        _say(self.report())
+        _say(self.report(), self.sink)
 
 
 def relu_family_layers(model: keras.Model) -> list:
@@ -183,7 +191,7 @@ class DeadUnits(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self.checks:
-            _say(self.report())
+            _say(self.report(), self.sink)
 
 
 class Overfitting(keras.callbacks.Callback):
@@ -247,7 +255,7 @@ class Overfitting(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self.epochs:
-            _say(self.report())
+            _say(self.report(), self.sink)
 
 
 def build_diagnostics(cfg, probe, report_path: Optional[str], cures: Sequence[str] = ()) -> list:

@@ -53,8 +53,12 @@ def load_images(cfg: PipelineConfig):
 
 
 def train_fold(cfg: PipelineConfig, x_train, y_train, x_test, y_test, num_classes: int, run_dir: str) -> dict:
-    """Trains the configured CNN on one fold; scores the held-out part."""
+    """Trains the configured CNN on one fold's training part and scores its held-out part.
+
+    Early stopping and the LR schedule watch a stratified 10% of the training part, never the
+    held-out part, so the score is not chosen on the data it is measured on."""
     import tensorflow as tf
+    from sklearn.model_selection import train_test_split
 
     from edgeflow.models.callbacks import build_callbacks
     from edgeflow.models.cnn import build_cnn
@@ -62,7 +66,13 @@ def train_fold(cfg: PipelineConfig, x_train, y_train, x_test, y_test, num_classe
 
     tf.keras.utils.set_random_seed(cfg.train.seed)
     model = compile_model(build_cnn(x_train.shape[1:], num_classes, cfg.model), cfg.train)
-    history = model.fit(x_train, y_train, validation_data=(x_test, y_test), epochs=cfg.train.epochs,
+    share = max(0.1, num_classes / len(y_train))
+    try:
+        x_fit, x_val, y_fit, y_val = train_test_split(x_train, y_train, test_size=share, stratify=y_train,
+                                                      random_state=cfg.train.seed)
+    except ValueError:  # a class too small to stratify: a plain random split
+        x_fit, x_val, y_fit, y_val = train_test_split(x_train, y_train, test_size=share, random_state=cfg.train.seed)
+    history = model.fit(x_fit, y_fit, validation_data=(x_val, y_val), epochs=cfg.train.epochs,
                         batch_size=cfg.train.batch_size, verbose=0,
                         callbacks=build_callbacks(replace(cfg.train, tensorboard=False), run_dir))
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
