@@ -82,12 +82,21 @@ def run_fn(fn_args: tfx.components.FnArgs):
     eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, False)
 
     diagnostics_cfg = from_dict(DiagnosticsConfig, cc.get("diagnostics", {}))
+    backup_dir = cc.get("backup_dir")
+    if fn_args.hyperparameters:  # the Tuner's best values replace the configured controls
+        from edgeflow.models.image_tuner import apply_hyperparameters
+
+        values = fn_args.hyperparameters.get("values", {})
+        model_cfg = apply_hyperparameters(model_cfg, values)
+        if backup_dir:  # another tuned model must not restore these weights
+            backup_dir = os.path.join(backup_dir, "tuned-" + "-".join(f"{k}={v}" for k, v in sorted(values.items())))
+        log.info("  tuned: %s", ", ".join(f"{k}={v}" for k, v in sorted(values.items())))
     model = compile_model(build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg), train)
     log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
     diagnostics = build_diagnostics(diagnostics_cfg, probe_batch(train_ds, diagnostics_cfg.probe_size),
                                     os.path.join(fn_args.model_run_dir, "diagnostics.json"),
                                     configured_cures(model_cfg))
     model.fit(train_ds, validation_data=eval_ds, epochs=train.epochs, verbose=0,
-              callbacks=build_callbacks(train, fn_args.model_run_dir, cc.get("backup_dir"), diagnostics))
+              callbacks=build_callbacks(train, fn_args.model_run_dir, backup_dir, diagnostics))
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, tft_output, class_names))

@@ -166,6 +166,19 @@ class BaselineConfig:
 
 
 @dataclass(frozen=True)
+class TuningConfig:
+    """KerasTuner random search over the model controls (models/image_tuner.py), before the Trainer."""
+
+    enabled: bool = False
+    trials: int = 4
+    epochs: int = 3  # per trial
+
+    def __post_init__(self):
+        _check(self.trials >= 1, "trials", "must be at least 1")
+        _check(self.epochs >= 1, "epochs", "must be at least 1")
+
+
+@dataclass(frozen=True)
 class ServingConfig:
     model_name: Optional[str] = None  # TF Serving model name (default: the pipeline's name)
     root: Optional[str] = None  # default: <output>/serving; models land in <root>/<model_name>/<version>/
@@ -193,6 +206,7 @@ class PipelineConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 

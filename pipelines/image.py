@@ -56,6 +56,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
                     beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     custom = {"image": asdict(cfg.image), "model": asdict(cfg.model), "train": asdict(cfg.train),
               "diagnostics": asdict(cfg.diagnostics), "backup_dir": train_backup_dir(cfg),
+              "tuning": asdict(cfg.tuning),
               "class_names": list(class_names)}
 
     # Read <class>/<image> files with Beam into tf.Examples, split train/eval by a hash of the path.
@@ -75,6 +76,17 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         custom_config={"image_size": cfg.image.size, "channels": cfg.image.channels},
         disable_statistics=True)
     transform.add_upstream_node(anomaly_gate)
+    # Optionally, KerasTuner random search over the model controls; its best values go to the Trainer.
+    tuner, tuned = [], {}
+    if cfg.tuning.enabled:
+        tuner = [tfx.components.Tuner(
+            tuner_fn="edgeflow.models.image_tuner.tuner_fn",
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            train_args=tfx.proto.TrainArgs(splits=["train"]),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+            custom_config=custom)]
+        tuned = {"hyperparameters": tuner[0].outputs["best_hyperparameters"]}
     # Train the CNN with early stopping and checkpoints; export with serving signatures.
     trainer = tfx.components.Trainer(
         run_fn="edgeflow.models.image_trainer.run_fn",
@@ -83,7 +95,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=custom)
+        custom_config=custom, **tuned)
     # The last blessed model, the baseline the new one must not fall below.
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -115,7 +127,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         pipeline_name=cfg.name,
         pipeline_root=str(cfg.pipeline_root),
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    transform, trainer, baseline, evaluator, *extra, pusher],
+                    transform, *tuner, trainer, baseline, evaluator, *extra, pusher],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(cfg.metadata_path)),
         beam_pipeline_args=list(beam_args),

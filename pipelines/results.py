@@ -29,6 +29,7 @@ class RunResults:
     pushed_path: Optional[str] = None  # <serving root>/<model>/<version> when pushed
     diagnostics: Dict[str, dict] = field(default_factory=dict)  # <model run>/diagnostics.json
     baseline: Dict[str, object] = field(default_factory=dict)  # ShallowBaseline's baseline.json
+    tuned: Dict[str, object] = field(default_factory=dict)  # the Tuner's best hyperparameter values
 
 
 def open_store(path: Path) -> metadata_store.MetadataStore:
@@ -114,6 +115,10 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
         diagnostics = Path(a.uri) / "diagnostics.json"
         if diagnostics.exists():
             results.diagnostics = json.loads(diagnostics.read_text())
+    for a in by_type.get("HyperParameters", [])[-1:]:
+        best = Path(a.uri) / "best_hyperparameters.txt"
+        if best.exists():
+            results.tuned = json.loads(best.read_text()).get("values", {})
     for a in by_type.get("ShallowBaselineResult", [])[-1:]:
         baseline = Path(a.uri) / "baseline.json"
         if baseline.exists():

@@ -92,6 +92,8 @@ def log_results(results: RunResults, log_file: Optional[Path] = None) -> None:
         mlflow.log_metric("eval.blessed", int(results.blessed))
     if results.pushed_path:
         mlflow.set_tag("pushed_path", results.pushed_path)
+    if results.tuned:
+        mlflow.log_params({f"tuned.{k}": v for k, v in results.tuned.items()})
     if results.baseline:
         mlflow.log_metrics({f"baseline.{k}": float(results.baseline[k])
                             for k in ("baseline_accuracy", "cnn_accuracy", "lift")})

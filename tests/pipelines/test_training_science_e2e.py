@@ -25,15 +25,26 @@ def test_baseline_lift_and_diagnostics_are_in_the_run_record(tiny_image_run):
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_a_required_lift_the_cnn_misses_blocks_the_push(tmp_path):
+def test_tuned_run_whose_cnn_misses_the_required_lift_is_not_pushed(tmp_path):
+    """One run for two things: the Tuner's best values reach the Trainer, and a missed lift blocks the push."""
+    from mlflow.tracking import MlflowClient
+
+    from edgeflow.models.controls import configured_cures
+    from edgeflow.models.image_tuner import SEARCH_SPACE, apply_hyperparameters
     from edgeflow.pipelines.config import load_config
     from edgeflow.pipelines.runner import run_pipeline
     from edgeflow.pipelines.summary import summary_lines
 
-    cfg = load_config("image", "tiny", overrides=["baseline.min_lift=0.5", "train.epochs=2"],
-                      updates={"output": str(tmp_path), "tracking": {"enabled": False}})
+    cfg = load_config("image", "tiny", updates={"output": str(tmp_path)}, overrides=[
+        "baseline.min_lift=0.5", "train.epochs=2", "tuning.enabled=true", "tuning.trials=2", "tuning.epochs=1"])
     outcome = run_pipeline(cfg)
     r = outcome.results
+    assert set(r.tuned) == set(SEARCH_SPACE)
+    assert all(v in SEARCH_SPACE[k] for k, v in r.tuned.items())
+    params = MlflowClient(cfg.tracking_uri).get_run(outcome.mlflow_run_id).data.params
+    assert params["tuned.activation"] == r.tuned["activation"]
+    # the Trainer built the tuned model: the overfitting diagnostic lists the tuned cures
+    assert r.diagnostics["overfitting"]["cures"] == configured_cures(apply_hyperparameters(cfg.model, r.tuned))
     assert r.baseline["min_lift"] == 0.5 and r.baseline["lift"] < 0.5 and not r.baseline["passed"]
     assert r.blessed is False and r.pushed_path is None
     assert not (cfg.serving_root / cfg.model_name).exists() or not any((cfg.serving_root / cfg.model_name).iterdir())
