@@ -61,16 +61,25 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
     if not cfg.tracking.enabled:
         yield None
         return
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow = _setup(cfg)
-    with mlflow.start_run(run_name=f"{cfg.name}") as run:
-        mlflow.log_params({k: ("null" if v is None else v) for k, v in flatten(to_dict(cfg)).items()})
-        mlflow.log_text(dump_yaml(cfg), "config.yaml")
-        try:
-            yield run
-        except BaseException as err:
-            mlflow.set_tag("error", str(err)[:4000])
-            mlflow.end_run(status="FAILED")
-            raise
+    try:
+        with mlflow.start_run(run_name=f"{cfg.name}") as run:
+            mlflow.log_params({k: ("null" if v is None else v) for k, v in flatten(to_dict(cfg)).items()})
+            mlflow.log_text(dump_yaml(cfg), "config.yaml")
+            try:
+                yield run
+            except BaseException as err:
+                mlflow.set_tag("error", str(err)[:4000])
+                mlflow.end_run(status="FAILED")
+                raise
+    finally:
+        # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo that, or the next run in this
+        # process (another output folder, a scheduler's next job) would log into this run's store.
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
 
 
 def log_results(results: RunResults, log_file: Optional[Path] = None) -> None:
