@@ -6,7 +6,7 @@ PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 ARGS    ?=
 
-.PHONY: run test test-fast ui bench bench-training clean
+.PHONY: run test test-fast ui bench bench-serving bench-training clean
 
 run: $(STAMP)
 	$(VENV)/bin/edgeflow run image $(ARGS)
@@ -25,6 +25,9 @@ bench: $(STAMP)
 
 bench-training: $(STAMP)
 	$(PYTHON) benchmarks/training_science.py
+
+bench-serving: $(STAMP)
+	$(PYTHON) benchmarks/serving_load.py
 
 $(PYTHON):
 	@py=$$(.ci/find-python310) && echo "creating $(VENV) with $$py" && "$$py" -m venv $(VENV)

@@ -1,8 +1,9 @@
 """ImageFolderExampleGen: a TFX ExampleGen that reads an image folder with Apache Beam.
 
-``<input_base>/<class name>/<image>.png|jpg`` becomes tf.Examples with the encoded image
-bytes (``image_raw``), the class index (``label``, classes sorted by name) and the relative
-path (``image_path``). TFX's own output split config hashes ``image_path``, so the
+``<input_base>/<class name>/<image>.png|jpg`` (or, with a span pattern such as
+``span-{SPAN}/*/*``, ``<input_base>/span-<n>/<class name>/<image>`` of the newest span, which
+TFX's driver resolves) becomes tf.Examples with the encoded image bytes (``image_raw``), the
+class index (``label``, classes sorted by name) and the ``<class>/<file>`` path (``image_path``). TFX's own output split config hashes ``image_path``, so the
 train/eval split is deterministic and does not depend on where the folder lives.
 Unreadable images are skipped, counted in a Beam metric and named in the log.
 """
@@ -42,21 +43,17 @@ class _ReadImage(beam.DoFn):
             log.warning("ImageFolderExampleGen skipped %s: %s", rel_path, reason)
             return
         self._read.inc()
-        yield to_example(data, rel_path, label)
+        yield to_example(data, "/".join(rel_path.split("/")[-2:]), label)  # <class>/<file>: split key
 
 
 def list_labelled_images(root: str, pattern: str):
-    """[(relative path, label)] for files matching `pattern` under `root`, classes sorted by name."""
-    classes = sorted(d.rstrip("/") for d in tf.io.gfile.listdir(root)
-                     if tf.io.gfile.isdir(os.path.join(root, d)) and not d.startswith("."))
-    index = {name: i for i, name in enumerate(classes)}
-    items = []
-    for path in sorted(tf.io.gfile.glob(os.path.join(root, pattern))):
-        rel = os.path.relpath(path, root)
-        cls = rel.split(os.sep)[0]
-        if cls in index and path.lower().endswith(IMAGE_SUFFIXES):
-            items.append((rel.replace(os.sep, "/"), index[cls]))
-    return items
+    """[(path relative to `root`, label)] for images matching `pattern` (``.../<class>/<image>``);
+    the class is each file's parent folder, classes sorted by name."""
+    paths = [p for p in sorted(tf.io.gfile.glob(os.path.join(root, pattern)))
+             if p.lower().endswith(IMAGE_SUFFIXES) and not os.path.basename(os.path.dirname(p)).startswith(".")]
+    index = {name: i for i, name in enumerate(sorted({os.path.basename(os.path.dirname(p)) for p in paths}))}
+    return [(os.path.relpath(p, root).replace(os.sep, "/"), index[os.path.basename(os.path.dirname(p))])
+            for p in paths]
 
 
 @beam.ptransform_fn
@@ -75,13 +72,15 @@ class ImageFolderExecutor(BaseExampleGenExecutor):
         return _ImageFolderToExample
 
 
-def ImageFolderExampleGen(input_base: str, train_buckets: int, eval_buckets: int) -> FileBasedExampleGen:
-    """The component: every ``<class>/<image>`` under `input_base`, split train:eval by hash of its path."""
+def ImageFolderExampleGen(input_base: str, train_buckets: int, eval_buckets: int,
+                          pattern: str = "*/*") -> FileBasedExampleGen:
+    """The component: every ``<class>/<image>`` matching `pattern` under `input_base` (``{SPAN}`` and
+    ``{VERSION}`` pick the newest span), split train:eval by hash of its ``<class>/<file>`` path."""
     output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
         splits=[example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train_buckets),
                 example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets)],
         partition_feature_name=PATH_KEY))
-    input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="images", pattern="*/*")])
+    input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="images", pattern=pattern)])
     return FileBasedExampleGen(
         input_base=input_base,
         input_config=input_config,

@@ -26,7 +26,7 @@ log = logging.getLogger("edgeflow")
 class ShallowBaselineResult(Artifact):
     """``baseline.json``: baseline and CNN accuracy on the eval split, their lift, the bar."""
 
-    TYPE_NAME = "ShallowBaselineResult"
+    TYPE_NAME = "edgeflow.ShallowBaselineResult"  # namespaced: Kubeflow V2 specs require it
 
 
 def read_features(split_uri: str, feature_spec: dict, feature: str) -> Tuple[np.ndarray, np.ndarray]:

@@ -6,12 +6,17 @@ The exported SavedModel carries the Transform graph and two signatures:
   ``class_id`` (B,), ``class_name`` (B,). The ``_bytes`` suffix lets TF Serving's REST API
   take base64 (``{"b64": ...}``).
 * ``serving_examples``: serialized tf.Examples -> ``probabilities``; TFMA evaluates with it.
+* ``classify``: serialized tf.Examples ``inputs`` -> ``classes`` (B, C) names, ``scores`` (B, C);
+  a classification signature, so TF Serving's ``Classify`` RPC accepts it.
+
+Beside it go TF Serving warm-up records (``assets.extra/``), see ``edgeflow.serving.export``.
 """
 from __future__ import annotations
 
 import logging
 import os
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
@@ -22,7 +27,9 @@ from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.cnn import build_cnn
 from edgeflow.models.controls import configured_cures
 from edgeflow.models.diagnostics import build_diagnostics
+from edgeflow.models.distribute import make_strategy
 from edgeflow.models.image_transform import IMAGE_FEATURE
+from edgeflow.models.warm_start import copy_matching_weights
 from edgeflow.pipelines.config import DiagnosticsConfig, ImageConfig, ModelConfig, TrainConfig, from_dict
 
 log = logging.getLogger("edgeflow.train")
@@ -50,13 +57,29 @@ def export_signatures(model, tf_transform_output, class_names):
         ids = tf.argmax(probs, axis=-1)
         return {"probabilities": probs, "class_id": ids, "class_name": tf.gather(names, ids)}
 
+    def example_probabilities(examples):  # (B,) serialized tf.Examples -> (B, C)
+        parsed = tf.io.parse_example(examples, {IMAGE_KEY: raw_spec[IMAGE_KEY]})
+        return model(model.tft_layer(parsed)[IMAGE_FEATURE], training=False)
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(examples):
-        spec = {IMAGE_KEY: raw_spec[IMAGE_KEY]}
-        parsed = tf.io.parse_example(examples, spec)
-        return {"probabilities": model(model.tft_layer(parsed)[IMAGE_FEATURE], training=False)}
+        return {"probabilities": example_probabilities(examples)}
 
-    return {"serving_default": serve_images, "serving_examples": serve_examples}
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(inputs):
+        scores = example_probabilities(inputs)
+        return {"classes": tf.tile(names[None], [tf.shape(scores)[0], 1]), "scores": scores}
+
+    return {"serving_default": serve_images, "serving_examples": serve_examples, "classify": classify}
+
+
+def finish_for_serving(model_dir: str, image: ImageConfig) -> None:
+    """Marks the ``classify`` signature for TF Serving and writes warm-up requests beside the model."""
+    from edgeflow.serving.export import blank_png, mark_classify_signatures, warmup_record, write_warmup_requests
+
+    mark_classify_signatures(model_dir, ["classify"])
+    png = np.array([blank_png(image.size, image.channels)], dtype=object)
+    write_warmup_requests(model_dir, [warmup_record("", "serving_default", {"image_bytes": png})])
 
 
 def probe_batch(dataset, size: int):
@@ -91,12 +114,18 @@ def run_fn(fn_args: tfx.components.FnArgs):
         if backup_dir:  # another tuned model must not restore these weights
             backup_dir = os.path.join(backup_dir, "tuned-" + "-".join(f"{k}={v}" for k, v in sorted(values.items())))
         log.info("  tuned: %s", ", ".join(f"{k}={v}" for k, v in sorted(values.items())))
-    model = compile_model(build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg), train)
+    with make_strategy(train.distribute).scope():  # train.distribute: none, mirrored, multi_worker
+        model = build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg)
+        copy_matching_weights(model, fn_args.base_model)  # pipeline.warm_start: the last blessed model
+        compile_model(model, train)
     log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
     diagnostics = build_diagnostics(diagnostics_cfg, probe_batch(train_ds, diagnostics_cfg.probe_size),
                                     os.path.join(fn_args.model_run_dir, "diagnostics.json"),
                                     configured_cures(model_cfg))
     model.fit(train_ds, validation_data=eval_ds, epochs=train.epochs, verbose=0,
               callbacks=build_callbacks(train, fn_args.model_run_dir, backup_dir, diagnostics))
+    with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/labels.txt", "w") as f:
+        f.write("\n".join(class_names) + "\n")
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, tft_output, class_names))
+    finish_for_serving(fn_args.serving_model_dir, image)

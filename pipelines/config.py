@@ -23,6 +23,7 @@ INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "lecun_normal")
 POOLINGS = ("max", "average")  # downsampling inside a block
 HEADS = ("flatten", "global_average")  # how the last feature map becomes a vector
 LR_SCHEDULES = ("constant", "plateau", "cosine")
+DISTRIBUTE = ("auto", "none", "mirrored", "multi_worker")
 
 
 class ConfigError(EdgeflowError):
@@ -42,6 +43,7 @@ class DataConfig:
     train_buckets: int = 4  # deterministic hash split (train:eval buckets)
     eval_buckets: int = 1
     max_bad_fraction: float = 0.05  # unreadable records are skipped; past this share the run stops
+    pattern: Optional[str] = None  # under path, e.g. "span-{SPAN}/*/*": each run reads the newest span
 
     def __post_init__(self):
         _check(self.train_buckets >= 1, "train_buckets", "must be at least 1")
@@ -103,6 +105,62 @@ class ModelConfig:
         _check(self.head in HEADS, "head", f"must be one of {', '.join(HEADS)}")
 
 
+SEQUENCE_TASKS = ("forecast", "classify")
+RNN_CELLS = ("lstm", "gru", "simple_rnn")
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    """The sequence pipeline: windows of a CSV series (forecast) or labelled sequences (classify).
+
+    forecast: each example is ``window`` rows of the value columns -> the next ``horizon``
+    values of ``target``; train/eval split by time (eval is the last ``eval_fraction`` of the
+    series, one window of rows between them). classify: one example per sequence id
+    (``window`` steps of features) -> its label. Null columns mean "the bundled data's".
+    """
+
+    task: str = "forecast"
+    window: Optional[int] = None  # input steps; null = 48 (forecast) or the sequences' length (classify)
+    horizon: int = 6  # forecast: steps predicted
+    season: int = 24  # forecast: steps per season, for the seasonal-naive baseline
+    eval_fraction: float = 0.2  # share of the series (or of the sequence ids) held out for eval
+    fill: str = "fail"  # forecast: missing steps in the series -> "fail" or "interpolate"
+    limit: Optional[int] = None  # keep only the first N rows (forecast) or sequences (classify)
+    time_column: Optional[str] = None  # forecast: timestamp column
+    target: Optional[str] = None  # forecast: the value column to predict (default: the first)
+    cell: str = "lstm"  # lstm | gru | simple_rnn
+    units: int = 32
+    layers: int = 1  # stacked recurrent layers
+    bidirectional: bool = True  # classify only; a forecaster reads the past forwards
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    anchor: str = "seasonal"  # forecast: the head corrects the seasonal-naive ("seasonal") or last-value ("last") forecast, or "none"
+    max_baseline_ratio: float = 1.0  # blessed only when error < ratio x best baseline's (forecast) or accuracy > baseline's (classify)
+
+    def __post_init__(self):
+        _check(self.task in SEQUENCE_TASKS, "task", f"must be one of {', '.join(SEQUENCE_TASKS)}")
+        _check(self.window is None or 2 <= self.window <= 1024, "window", "must be between 2 and 1024 (or null)")
+        _check(1 <= self.horizon <= 256, "horizon", "must be between 1 and 256")
+        _check(self.task == "classify" or self.horizon <= self.season <= self.steps, "season",
+               f"must lie between horizon={self.horizon} and window={self.steps}, got {self.season} "
+               "(the seasonal-naive baseline reads the value one season back from inside the window)")
+        _check(0.05 <= self.eval_fraction <= 0.5, "eval_fraction", "must be in [0.05, 0.5]")
+        _check(self.fill in ("fail", "interpolate"), "fill", "must be fail or interpolate")
+        _check(self.limit is None or self.limit >= 10, "limit", "must be at least 10 (or null for all)")
+        _check(self.cell in RNN_CELLS, "cell", f"must be one of {', '.join(RNN_CELLS)}")
+        _check(1 <= self.units <= 1024, "units", "must be between 1 and 1024")
+        _check(1 <= self.layers <= 4, "layers", "must be between 1 and 4")
+        _check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+        _check(0.0 <= self.recurrent_dropout < 1.0, "recurrent_dropout", "must be in [0, 1)")
+        _check(self.anchor in ("seasonal", "last", "none"), "anchor", "must be seasonal, last or none")
+        _check(0.0 < self.max_baseline_ratio <= 1.0, "max_baseline_ratio", "must be in (0, 1]")
+
+    @property
+    def steps(self) -> int:
+        """The forecast window (classify resolves a null window from the data, see pipelines/sequence.py)."""
+        return self.window or 48
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 30
@@ -114,6 +172,7 @@ class TrainConfig:
     resume: bool = True  # back up every epoch; a killed training resumes from its last epoch
     tensorboard: bool = True  # TensorBoard logs under <model run dir>/tensorboard
     clipnorm: Optional[float] = None  # clip each gradient's norm (a cure for exploding gradients)
+    distribute: str = "auto"  # tf.distribute strategy: auto, none, mirrored, multi_worker (see models/distribute.py)
 
     def __post_init__(self):
         _check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
@@ -122,6 +181,7 @@ class TrainConfig:
         _check(self.batch_size >= 1, "batch_size", "must be at least 1")
         _check(0.0 < self.learning_rate < 1.0, "learning_rate", "must be in (0, 1)")
         _check(self.early_stopping_patience >= 1, "early_stopping_patience", "must be at least 1")
+        _check(self.distribute in DISTRIBUTE, "distribute", f"must be one of {', '.join(DISTRIBUTE)}")
 
 
 @dataclass(frozen=True)
@@ -182,10 +242,24 @@ class TuningConfig:
 class ServingConfig:
     model_name: Optional[str] = None  # TF Serving model name (default: the pipeline's name)
     root: Optional[str] = None  # default: <output>/serving; models land in <root>/<model_name>/<version>/
+    # `edgeflow serve` (TF Serving's gRPC and REST APIs on `host`):
+    host: str = "127.0.0.1"
+    grpc_port: int = 8500
+    rest_port: int = 8501
+    max_batch_size: int = 32  # concurrent requests merged into one call; 1 = no batching
+    batch_timeout_ms: float = 0.0  # how long a batch waits for more requests (0: takes what has queued up)
+    poll_seconds: float = 1.0  # how often the model folders are checked for new versions
+    max_request_bytes: int = 16 * 1024 * 1024  # larger requests get RESOURCE_EXHAUSTED
 
     def __post_init__(self):
         _check(self.model_name is None or self.model_name.replace("_", "").replace("-", "").isalnum(),
                "model_name", "must be letters, digits, '-' or '_'")
+        for port in ("grpc_port", "rest_port"):
+            _check(0 <= getattr(self, port) <= 65535, port, "must be a port number (0-65535; 0 = any free port)")
+        _check(1 <= self.max_batch_size <= 4096, "max_batch_size", "must be between 1 and 4096")
+        _check(0.0 <= self.batch_timeout_ms <= 1000.0, "batch_timeout_ms", "must be between 0 and 1000")
+        _check(self.poll_seconds > 0.0, "poll_seconds", "must be positive")
+        _check(self.max_request_bytes >= 1024, "max_request_bytes", "must be at least 1024")
 
 
 @dataclass(frozen=True)
@@ -196,11 +270,29 @@ class TrackingConfig:
 
 
 @dataclass(frozen=True)
+class OrchestrationConfig:
+    """How runs reuse earlier work (see docs/scaling.md)."""
+
+    cache: bool = False  # TFX caching on ML Metadata: unchanged inputs and code reuse a component's results
+    warm_start: bool = False  # the Trainer starts from the last blessed model's weights (when shapes match)
+
+
+@dataclass(frozen=True)
+class KubeflowConfig:
+    """``edgeflow compile <pipeline> --target kubeflow``: the container and the schedule of the spec."""
+
+    image: str = "gcr.io/my-project/edgeflow:latest"  # a container image with edgeflow installed
+    schedule: Optional[str] = None  # cron expression, written beside the spec for the scheduler of choice
+    pipeline_root: Optional[str] = None  # e.g. gs://bucket/edgeflow; default: the local pipeline root
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     name: str = "image"
     output: str = "output"  # every run's metadata, artifacts, pushed models and MLflow store
     data: DataConfig = field(default_factory=DataConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -209,12 +301,14 @@ class PipelineConfig:
     tuning: TuningConfig = field(default_factory=TuningConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    pipeline: OrchestrationConfig = field(default_factory=OrchestrationConfig)
+    kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
 
     def __post_init__(self):
         _check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
                "name", "must be letters, digits, '-' or '_'")
         _check(self.image.size >= 2 ** self.model.blocks, "model.blocks",
-               f"={self.model.blocks} halves the image {self.model.blocks} times, too often for "
+               f"is {self.model.blocks}, which halves the image too often for "
                f"image.size={self.image.size}; use fewer blocks or a larger image.size")
 
     # Derived locations; everything a run writes lives under `output`.
@@ -261,6 +355,7 @@ def tiny(cfg: PipelineConfig) -> PipelineConfig:
         model=replace(cfg.model, blocks=1, filters=8, dropout=0.1),
         train=replace(cfg.train, epochs=6, batch_size=32, learning_rate=0.01),
         eval=replace(cfg.eval, min_accuracy=0.5),
+        sequence=replace(cfg.sequence, horizon=3, limit=1500, units=16),
     )
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from pathlib import Path
 from typing import Sequence
 
 import tensorflow_model_analysis as tfma
@@ -60,7 +61,8 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
               "class_names": list(class_names)}
 
     # Read <class>/<image> files with Beam into tf.Examples, split train/eval by a hash of the path.
-    example_gen = ImageFolderExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets)
+    example_gen = ImageFolderExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets,
+                                        cfg.data.pattern or "*/*")
     # Statistics per split, a schema inferred from them, and the examples checked against it.
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
@@ -76,6 +78,13 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         custom_config={"image_size": cfg.image.size, "channels": cfg.image.channels},
         disable_statistics=True)
     transform.add_upstream_node(anomaly_gate)
+    # The last blessed model, the baseline the new one must not fall below (and, with
+    # pipeline.warm_start, the Trainer's starting point).
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModel")
     # Optionally, KerasTuner random search over the model controls; its best values go to the Trainer.
     tuner, tuned = [], {}
     if cfg.tuning.enabled:
@@ -95,13 +104,8 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=custom, **tuned)
-    # The last blessed model, the baseline the new one must not fall below.
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("LatestBlessedModel")
+        custom_config=custom, **tuned,
+        **({"base_model": baseline.outputs["model"]} if cfg.pipeline.warm_start else {}))
     # Accuracy and per-class metrics on the eval split with TFMA; bless or not.
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
@@ -127,11 +131,11 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         pipeline_name=cfg.name,
         pipeline_root=str(cfg.pipeline_root),
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    transform, *tuner, trainer, baseline, evaluator, *extra, pusher],
+                    transform, baseline, *tuner, trainer, evaluator, *extra, pusher],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(cfg.metadata_path)),
         beam_pipeline_args=list(beam_args),
-        enable_cache=False)
+        enable_cache=cfg.pipeline.cache)
 
 
 def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
@@ -139,8 +143,12 @@ def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipelin
     from edgeflow.components.image_folder import scan_image_folder
     from edgeflow.pipelines.datasets import write_digits_folder
 
+    from edgeflow.pipelines.spans import resolve_pattern
+
     root = cfg.data.path or write_digits_folder(cfg.output_dir / "data", cfg.image.limit_per_class)
-    scan = scan_image_folder(root, cfg.data.max_bad_fraction)
-    log.info("data: %d images in %d classes from %s%s", len(scan.files), len(scan.classes), scan.root,
+    data = resolve_pattern(root, cfg.data.pattern)  # the newest span's folder when data.pattern has {SPAN}
+    scan = scan_image_folder(data.folder, cfg.data.max_bad_fraction)
+    log.info("data: %d images in %d classes from %s%s%s", len(scan.files), len(scan.classes), scan.root,
+             "" if data.span is None else f" (span {data.span})",
              f" ({len(scan.bad)} unreadable files skipped, named in the log)" if scan.bad else "")
-    return create_pipeline(cfg, str(scan.root), scan.classes, beam_args)
+    return create_pipeline(cfg, str(Path(root).expanduser().resolve()), scan.classes, beam_args)

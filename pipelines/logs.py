@@ -16,23 +16,30 @@ CONSOLE = logging.getLogger("edgeflow")
 
 
 class ComponentProgress(logging.Handler):
-    """Turns TFX LocalDagRunner's 'Component X is running/finished.' records into progress lines."""
+    """Turns TFX LocalDagRunner's 'Component X is running/finished.' records into progress lines;
+    a component whose results came from TFX's cache (the launcher logs 'A cached execution %d is
+    used.' in between) is reported as reused and listed in ``cached``."""
 
     def __init__(self, node_ids: Sequence[str]):
         super().__init__(logging.INFO)
         self.node_ids, self.started, self.durations = list(node_ids), {}, {}
+        self.current, self.cached = None, []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "A cached execution %d is used." and self.current:
+            self.cached.append(self.current)
+            return
         if record.msg not in ("Component %s is running.", "Component %s is finished.") or not record.args:
             return
         node = record.args[0]
         step = self.node_ids.index(node) + 1 if node in self.node_ids else 0
         if record.msg.endswith("running."):
-            self.started[node] = time.time()
+            self.started[node], self.current = time.time(), node
             CONSOLE.info("[%d/%d] %s ...", step, len(self.node_ids), node)
         else:
             self.durations[node] = time.time() - self.started.get(node, time.time())
-            CONSOLE.info("[%d/%d] %s done in %.1fs", step, len(self.node_ids), node, self.durations[node])
+            how = "reused from cache" if node in self.cached else "done"
+            CONSOLE.info("[%d/%d] %s %s in %.1fs", step, len(self.node_ids), node, how, self.durations[node])
 
 
 def setup_logging(log_dir: Optional[Path] = None, name: str = "edgeflow") -> Optional[Path]:

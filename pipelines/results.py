@@ -19,8 +19,12 @@ from ml_metadata.proto import metadata_store_pb2
 class RunResults:
     pipeline_run_id: str
     execution_ids: Dict[str, int] = field(default_factory=dict)  # component id -> MLMD execution id
+    input_base: Optional[str] = None  # the data the ExampleGen read
+    schema_uri: Optional[str] = None
+    anomalies: List[str] = field(default_factory=list)  # readable anomaly lines, empty when clean
     example_counts: Dict[str, int] = field(default_factory=dict)  # split -> examples
     history: List[dict] = field(default_factory=list)  # per-epoch training metrics
+    class_names: List[str] = field(default_factory=list)  # classifiers: labels.txt beside the history
     metrics: Dict[str, float] = field(default_factory=dict)  # TFMA metrics of the candidate, eval split
     blessed: Optional[bool] = None
     model_uri: Optional[str] = None  # the Trainer's SavedModel
@@ -49,6 +53,9 @@ def _prop(artifact, name):
 def read_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
     """Overall-slice metrics of the candidate model: ``accuracy``, ``example_count``,
     ``precision/class_3`` ... (baseline and diff values are left out)."""
+    custom = Path(evaluation_uri) / "metrics.json"  # written by evaluators that do not use TFMA
+    if custom.exists():
+        return {k: float(v) for k, v in json.loads(custom.read_text()).items()}
     import tensorflow_model_analysis as tfma
 
     out: Dict[str, float] = {}
@@ -87,12 +94,13 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
 
     executions = store.get_executions_by_context(run.id)
     types = {t.id: t.name for t in store.get_artifact_types()}
-    node_of = {}
-    for ex in executions:
-        node = _prop(ex, "node_id") or ex.properties.get("component_id", metadata_store_pb2.Value()).string_value
-        node = node or ex.name
-        results.execution_ids[str(node)] = ex.id
-        node_of[ex.id] = str(node)
+    node_type = store.get_context_type("node").id
+    for ex in executions:  # each execution belongs to a "<pipeline>.<node id>" node context
+        node = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(ex.id)
+                     if c.type_id == node_type), ex.name)
+        results.execution_ids[node] = ex.id
+        if "input_base" in ex.custom_properties:
+            results.input_base = ex.custom_properties["input_base"].string_value
     outputs = [e for e in store.get_events_by_execution_ids([ex.id for ex in executions])
                if e.type == metadata_store_pb2.Event.OUTPUT]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs])}
@@ -107,11 +115,22 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
         for split in artifact_utils.decode_split_names(art.split_names):
             stats = tfdv.load_stats_binary(os.path.join(artifact_utils.get_split_uri([art], split), "FeatureStats.pb"))
             results.example_counts[split] = int(stats.datasets[0].num_examples)
+    for a in by_type.get("Schema", [])[-1:]:
+        results.schema_uri = os.path.join(a.uri, "schema.pbtxt")
+    for a in by_type.get("ExampleAnomalies", [])[-1:]:
+        from edgeflow.components.anomaly_gate import read_anomalies
+
+        art = standard_artifacts.ExampleAnomalies()
+        art.set_mlmd_artifact(a)
+        results.anomalies = read_anomalies(art)
     for a in by_type.get("ModelRun", [])[-1:]:
         results.model_run_uri = a.uri
         history = Path(a.uri) / "history.json"
         if history.exists():
             results.history = json.loads(history.read_text())
+        labels = Path(a.uri) / "labels.txt"
+        if labels.exists():
+            results.class_names = labels.read_text().splitlines()
         diagnostics = Path(a.uri) / "diagnostics.json"
         if diagnostics.exists():
             results.diagnostics = json.loads(diagnostics.read_text())
@@ -119,7 +138,7 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
         best = Path(a.uri) / "best_hyperparameters.txt"
         if best.exists():
             results.tuned = json.loads(best.read_text()).get("values", {})
-    for a in by_type.get("ShallowBaselineResult", [])[-1:]:
+    for a in by_type.get("edgeflow.ShallowBaselineResult", [])[-1:]:
         baseline = Path(a.uri) / "baseline.json"
         if baseline.exists():
             results.baseline = json.loads(baseline.read_text())

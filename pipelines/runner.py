@@ -4,8 +4,8 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
 
 from edgeflow import EdgeflowError
 from edgeflow.pipelines.config import PipelineConfig
@@ -20,11 +20,14 @@ class RunOutcome:
     results: RunResults
     mlflow_run_id: Optional[str]
     seconds: float
+    component_seconds: Dict[str, float]
+    cached_components: List[str] = field(default_factory=list)  # reused from TFX's cache (pipeline.cache)
 
 
 # Pipeline name -> module with `build(cfg, beam_args) -> tfx.dsl.Pipeline` (imported on use).
 PIPELINES = {
     "image": "edgeflow.pipelines.image",
+    "sequence": "edgeflow.pipelines.sequence",
 }
 
 
@@ -39,23 +42,35 @@ def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutco
     from tfx import v1 as tfx
 
     from edgeflow.pipelines import tracking
+    from edgeflow.pipelines.locks import pipeline_lock
 
+    with pipeline_lock(cfg):  # never two runs of one pipeline on one output folder at once
+        return _run_locked(cfg, beam_args, tfx, tracking)
+
+
+def _run_locked(cfg: PipelineConfig, beam_args: Sequence[str], tfx, tracking) -> RunOutcome:
     log_file = setup_logging(cfg.output_dir / "logs", cfg.name)
     log.info("edgeflow run %s  (full log: %s)", cfg.name, log_file)
     t0 = time.time()
-    pipeline = build_pipeline(cfg, beam_args)
-    progress = ComponentProgress([c.id for c in pipeline.components])
     root = logging.getLogger()
     with tracking.tracked_run(cfg) as run:
+        pipeline = build_pipeline(cfg, beam_args)  # checks the data: a bad folder is a FAILED run
+        progress = ComponentProgress([c.id for c in pipeline.components])
         root.addHandler(progress)
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
         finally:
             root.removeHandler(progress)
         results = read_run(cfg.metadata_path, cfg.name)
+        if results.pushed_path:  # TF Serving's models.config and batching_parameters for the serving root
+            from edgeflow.serving.layout import write_serving_files
+            write_serving_files(cfg.serving_root, cfg.serving.max_batch_size, cfg.serving.batch_timeout_ms)
         if run is not None:
-            tracking.log_results(results, log_file)
-    return RunOutcome(results, run.info.run_id if run is not None else None, time.time() - t0)
+            tracking.log_results(cfg, results, log_file)
+    if progress.cached:
+        log.info("reused from cache: %s", ", ".join(progress.cached))
+    return RunOutcome(results, run.info.run_id if run is not None else None, time.time() - t0,
+                      progress.durations, progress.cached)
 
 
 def user_error(err: BaseException) -> Optional[EdgeflowError]:

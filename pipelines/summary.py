@@ -11,10 +11,16 @@ def summary_lines(cfg: PipelineConfig, outcome: RunOutcome) -> list:
     if r.example_counts:
         lines.append("   examples: " + ", ".join(f"{k} {v}" for k, v in sorted(r.example_counts.items())))
     if r.history:
-        lines.append(f"   trained:  {len(r.history)} epochs, final val_accuracy "
-                     f"{r.history[-1].get('val_accuracy', float('nan')):.4f}")
+        metric = "val_accuracy" if "val_accuracy" in r.history[-1] else "val_loss"
+        lines.append(f"   trained:  {len(r.history)} epochs, final {metric} "
+                     f"{r.history[-1].get(metric, float('nan')):.4f}")
     if "accuracy" in r.metrics:
         lines.append(f"   eval accuracy: {r.metrics['accuracy']:.4f}  (bar: {cfg.eval.min_accuracy})")
+    if "mae_ratio_to_best_baseline" in r.metrics:
+        lines.append(f"   eval MAE: {r.metrics['mae']:.4f}  = {r.metrics['mae_ratio_to_best_baseline']:.3f} x the best "
+                     f"baseline's {r.metrics['baseline.best_mae']:.4f}")
+    if "baseline.shallow.accuracy" in r.metrics:
+        lines.append(f"   shallow baseline accuracy: {r.metrics['baseline.shallow.accuracy']:.4f}")
     if r.baseline:
         lines.append(f"   shallow baseline accuracy: {r.baseline['baseline_accuracy']:.4f}  "
                      f"(CNN lift {r.baseline['lift']:+.4f}"

@@ -1,0 +1,83 @@
+"""The TFX Trainer's run_fn for the sequence pipeline: train the RNN, export for serving.
+
+The exported SavedModel carries the Transform graph (train-split standardization) and two
+signatures, both taking raw values:
+
+* ``serving_default``: ``window`` (B, W, F) float32 ->
+  forecast: ``forecast`` (B, H) in the target column's units;
+  classify: ``probabilities`` (B, C), ``class_id`` (B,), ``class_name`` (B,).
+* ``serving_examples``: serialized tf.Examples (feature ``window``) -> the same outputs.
+
+custom_config: ``sequence`` and ``train`` (config dicts, window resolved), ``features`` (F),
+``target_index`` (forecast) and ``class_names`` (classify).
+"""
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from edgeflow.components.sequence_data import LABEL_KEY, WINDOW_KEY
+from edgeflow.models.callbacks import build_callbacks
+from edgeflow.models.rnn import build_rnn, compile_rnn
+from edgeflow.models.sequence_transform import TARGET_FEATURE, TARGET_MEAN, TARGET_STD, WINDOW_FEATURE
+from edgeflow.pipelines.config import SequenceConfig, TrainConfig, from_dict
+
+log = logging.getLogger("edgeflow.train")
+
+
+def _dataset(files, data_accessor, tft_output, label_key: str, shape, batch_size: int, seed: int, shuffle: bool):
+    """(B, W, F) normalized windows with their labels: (B, H) normalized targets or (B, 1) class ids."""
+    return data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label_key, num_epochs=1,
+                                       shuffle=shuffle, shuffle_seed=seed),
+        tft_output.transformed_metadata.schema,
+    ).map(lambda features, label: (tf.reshape(features[WINDOW_FEATURE], [-1, *shape]), label))
+
+
+def export_signatures(model, tft_output, task: str, window: int, features: int, class_names=()):
+    """Raw windows in; normalization and (forecast) de-normalization happen inside the graph."""
+    model.tft_layer = tft_output.transform_features_layer()
+    names = tf.constant(list(class_names) or [""])
+
+    def predict(raw_flat):  # (B, W * F) raw -> outputs
+        t = model.tft_layer({WINDOW_KEY: raw_flat})
+        out = model(tf.reshape(t[WINDOW_FEATURE], [-1, window, features]), training=False)
+        if task == "forecast":  # (B, H) normalized -> target units
+            return {"forecast": out * t[TARGET_STD][:, None] + t[TARGET_MEAN][:, None]}
+        ids = tf.argmax(out, axis=-1)
+        return {"probabilities": out, "class_id": ids, "class_name": tf.gather(names, ids)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, window, features], tf.float32, name="window")])
+    def serve_windows(window_values):
+        return predict(tf.reshape(window_values, [-1, window * features]))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(examples):
+        spec = {WINDOW_KEY: tf.io.FixedLenFeature([window * features], tf.float32)}
+        return predict(tf.io.parse_example(examples, spec)[WINDOW_KEY])
+
+    return {"serving_default": serve_windows, "serving_examples": serve_examples}
+
+
+def run_fn(fn_args: tfx.components.FnArgs):
+    cc = fn_args.custom_config
+    seq, train = from_dict(SequenceConfig, cc["sequence"]), from_dict(TrainConfig, cc["train"])
+    window, features, class_names = seq.window, cc["features"], cc.get("class_names") or []
+    tf.keras.utils.set_random_seed(train.seed)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    label_key = TARGET_FEATURE if seq.task == "forecast" else LABEL_KEY
+    make = lambda files, shuffle: _dataset(files, fn_args.data_accessor, tft_output, label_key,  # noqa: E731
+                                           (window, features), train.batch_size, train.seed, shuffle)
+    model = build_rnn(window, features, seq.horizon if seq.task == "forecast" else len(class_names), seq,
+                      target_index=cc.get("target_index", 0))
+    compile_rnn(model, seq.task, train.learning_rate)
+    log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
+    model.fit(make(fn_args.train_files, True), validation_data=make(fn_args.eval_files, False),
+              epochs=train.epochs, verbose=0, callbacks=build_callbacks(train, fn_args.model_run_dir))
+    model.save(fn_args.serving_model_dir, save_format="tf",
+               signatures=export_signatures(model, tft_output, seq.task, window, features, class_names))

@@ -1,0 +1,116 @@
+"""The sequence pipeline: CSV -> windows (Beam) -> RNN -> blessed over baselines -> SavedModel for TF Serving.
+
+``sequence.task=forecast`` (default: hourly Seattle temperatures) or ``classify`` (default:
+scikit-learn's digits read row by row). See README "Sequence models".
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, replace
+from typing import Optional, Sequence, Tuple
+
+from tfx import v1 as tfx
+
+from edgeflow.components.sequence_evaluator import SequenceEvaluator
+from edgeflow.components.sequence_example_gen import SequenceCsvExampleGen
+from edgeflow.components.anomaly_gate import AnomalyGate
+from edgeflow.pipelines.config import PipelineConfig
+
+log = logging.getLogger("edgeflow")
+
+
+def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_index: int = 0,
+                    class_names: Sequence[str] = (), beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+    """`cfg.sequence.window` must be resolved (see :func:`build`)."""
+    seq = cfg.sequence
+    custom = {"sequence": asdict(seq), "train": asdict(cfg.train), "features": features,
+              "target_index": target_index, "class_names": list(class_names)}
+
+    # Read the CSV with Beam, cut it into windows, split train/eval by time (or by sequence id).
+    example_gen = SequenceCsvExampleGen(csv_path=csv_path, sequence_config=json.dumps(asdict(seq)))
+    # Statistics per split, a schema inferred from them, and the examples checked against it.
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                          infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                                        schema=schema_gen.outputs["schema"])
+    # Stop here when the data breaks its schema.
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    # Standardize windows with train-split statistics, inside the graph the exported model carries.
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        preprocessing_fn="edgeflow.models.sequence_transform.preprocessing_fn",
+        custom_config={"features": features, "task": seq.task, "target_index": target_index},
+        disable_statistics=True)
+    transform.add_upstream_node(anomaly_gate)
+    # Train the RNN (cell, layers, units from sequence.*) and export raw-window signatures.
+    trainer = tfx.components.Trainer(
+        run_fn="edgeflow.models.sequence_trainer.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=custom)
+    # Score the RNN and the baselines on the same eval windows; bless only when the RNN wins.
+    evaluator = SequenceEvaluator(
+        examples=example_gen.outputs["examples"], model=trainer.outputs["model"], task=seq.task,
+        window=seq.window, features=features, target_index=target_index, season=seq.season,
+        max_baseline_ratio=seq.max_baseline_ratio)
+    # A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout.
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=str(cfg.serving_root / cfg.model_name))))
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.name,
+        pipeline_root=str(cfg.pipeline_root),
+        components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
+                    transform, trainer, evaluator, pusher],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(cfg.metadata_path)),
+        beam_pipeline_args=list(beam_args),
+        enable_cache=False)
+
+
+def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int, int, Tuple[str, ...]]:
+    """Parses the CSV as the ExampleGen will, raising one clear sentence on bad data.
+
+    Returns (cfg with the window resolved, features, target index, class names).
+    """
+    from edgeflow.components.sequence_data import (
+        forecast_examples, parse_sequences, parse_series, read_csv, split_window_starts)
+
+    seq = cfg.sequence
+    header, rows = read_csv(csv_path)
+    if seq.task == "forecast":
+        series = parse_series(header, rows, seq.time_column, seq.target, seq.fill)
+        train, evals = split_window_starts(len(series.values), seq.steps, seq.horizon, seq.eval_fraction)
+        log.info("data: %d steps of %s from %s -> %d train / %d eval windows%s", len(series.values),
+                 ", ".join(series.columns), csv_path, len(train), len(evals),
+                 f" ({series.filled} missing steps interpolated)" if series.filled else "")
+        return (replace(cfg, sequence=replace(seq, window=seq.steps)), len(series.columns),
+                series.target_index, ())
+    seqs = parse_sequences(header, rows, seq.window)
+    window = seqs.steps.shape[1]
+    log.info("data: %d sequences of %d steps x %d features in %d classes from %s", len(seqs.ids), window,
+             len(seqs.features), len(seqs.class_names), csv_path)
+    return replace(cfg, sequence=replace(seq, window=window)), len(seqs.features), 0, seqs.class_names
+
+
+def bundled_csv(cfg: PipelineConfig) -> str:
+    from edgeflow.pipelines.sequence_datasets import write_digit_sequences_csv, write_seattle_temps_csv
+
+    writer = write_seattle_temps_csv if cfg.sequence.task == "forecast" else write_digit_sequences_csv
+    return str(writer(cfg.output_dir / "data", cfg.sequence.limit))
+
+
+def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+    """Checks the CSV (the bundled data unless data.path is set), then builds the pipeline."""
+    csv_path = cfg.data.path or bundled_csv(cfg)
+    if cfg.data.path and cfg.sequence.limit:
+        log.info("sequence.limit applies to the bundled data only; reading all of %s", csv_path)
+    cfg, features, target_index, class_names = check_data(cfg, csv_path)
+    return create_pipeline(cfg, csv_path, features, target_index, class_names, beam_args)

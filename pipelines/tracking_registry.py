@@ -1,0 +1,100 @@
+"""The model in MLflow: a pyfunc over the pushed SavedModel, the registry and the `champion` alias.
+
+MLflow's TensorFlow flavor wants a tf.keras model, but what a pipeline pushes is a
+SavedModel whose ``serving_default`` signature carries the Transform graph (it takes
+encoded images). :class:`SavedModelSignature` wraps that signature as an
+``mlflow.pyfunc.PythonModel``, so ``mlflow.pyfunc.load_model(...).predict`` scores
+exactly what TF Serving would.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from typing import List
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+CHAMPION = "champion"
+
+
+class SavedModelSignature(mlflow.pyfunc.PythonModel):
+    """Calls one signature of a SavedModel; inputs are DataFrame columns named like the signature's."""
+
+    def __init__(self, signature: str = "serving_default"):
+        self.signature = signature
+
+    def load_context(self, context):
+        import edgeflow  # noqa: F401 - legacy Keras and quiet TF before TensorFlow loads
+        import tensorflow as tf
+
+        self._model = tf.saved_model.load(context.artifacts["saved_model"])
+        self._fn = self._model.signatures[self.signature]
+
+    def predict(self, context, model_input: pd.DataFrame, params=None):
+        import tensorflow as tf
+
+        spec = self._fn.structured_input_signature[1]
+        feed = {name: tf.constant(np.asarray(list(model_input[name])), dtype=s.dtype) for name, s in spec.items()}
+        out = {k: v.numpy() for k, v in self._fn(**feed).items()}
+        return pd.DataFrame({k: list(v) if v.ndim > 1 else
+                             [x.decode() if isinstance(x, bytes) else x for x in v] for k, v in out.items()})
+
+
+def signature_of(saved_model_dir: str, name: str = "serving_default"):
+    """The MLflow signature of a SavedModel signature: one column per tensor (an array column
+    per example row for tensors of rank 2 and more); string inputs are binary, string outputs text."""
+    import tensorflow as tf
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, DataType, Schema
+    from mlflow.types.schema import Array
+
+    kinds = {tf.float32: DataType.float, tf.float64: DataType.double, tf.int32: DataType.integer,
+             tf.int64: DataType.long, tf.bool: DataType.boolean}
+
+    def schema(specs: dict, string_type) -> Schema:
+        cols = []
+        for key, spec in sorted(specs.items()):
+            kind = string_type if spec.dtype == tf.string else kinds[spec.dtype]
+            for _ in range(max(spec.shape.rank - 1, 0)):
+                kind = Array(kind)
+            cols.append(ColSpec(kind, key))
+        return Schema(cols)
+
+    fn = tf.saved_model.load(saved_model_dir).signatures[name]
+    return ModelSignature(inputs=schema(fn.structured_input_signature[1], DataType.binary),
+                          outputs=schema(fn.structured_outputs, DataType.string))
+
+
+def log_pushed_model(saved_model_dir: str):
+    """Logs the SavedModel as an MLflow pyfunc model named ``model`` in the active run."""
+    warnings.filterwarnings("ignore", message=".*An input example was not provided")
+    return mlflow.pyfunc.log_model(name="model", python_model=SavedModelSignature(),
+                                   artifacts={"saved_model": saved_model_dir},
+                                   signature=signature_of(saved_model_dir))
+
+
+def register_champion(model_uri: str, name: str, client=None) -> str:
+    """A new registered version of `name` with the `champion` alias moved to it; returns the version."""
+    client = client or mlflow.tracking.MlflowClient()
+    with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..." itself
+        version = mlflow.register_model(model_uri, name).version
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return str(version)
+
+
+def list_versions(name: str, client=None) -> List[dict]:
+    """Every version of `name`, newest first, with its run's eval metrics and its aliases."""
+    client = client or mlflow.tracking.MlflowClient()
+    aliases: dict = {}
+    for alias, version in client.get_registered_model(name).aliases.items():
+        aliases.setdefault(str(version), []).append(alias)
+    rows = []
+    for v in client.search_model_versions(f"name='{name}'"):
+        metrics = client.get_run(v.run_id).data.metrics if v.run_id else {}
+        rows.append({"version": int(v.version), "run_id": v.run_id, "aliases": aliases.get(str(v.version), []),
+                     "created": v.creation_timestamp,
+                     "metrics": {k: val for k, val in metrics.items() if k.startswith("eval.")}})
+    return sorted(rows, key=lambda r: -r["version"])

@@ -1,0 +1,99 @@
+"""``edgeflow serve``: TF Serving's gRPC and REST APIs for every model under a serving root.
+
+A stand-in for Google's C++ ``tensorflow_model_server`` (not installable from the package
+registries) for local use and tests: same protos, same URLs, same status codes, and the
+same layout on disk, so what it serves the real server serves too.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from edgeflow import EdgeflowError
+from edgeflow.serving.grpc_service import add_services
+from edgeflow.serving.layout import find_models, write_serving_files
+from edgeflow.serving.manager import ModelManager
+from edgeflow.serving.rest import make_rest_server
+
+log = logging.getLogger("edgeflow.serving")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    root: Path
+    host: str = "127.0.0.1"
+    grpc_port: int = 8500
+    rest_port: int = 8501
+    max_batch_size: int = 32
+    batch_timeout_ms: float = 0.0
+    poll_seconds: float = 1.0
+    max_request_bytes: int = 16 * 1024 * 1024
+    grpc_threads: int = 64
+
+
+class ModelServer:
+    """Starts the manager, then gRPC and REST on `host`; ``stop()`` drains both and unloads the models."""
+
+    def __init__(self, options: ServerOptions):
+        self.options = options
+        if not find_models(options.root):
+            raise EdgeflowError(f"no models under {options.root} (expected <root>/<model>/<version>/saved_model.pb); "
+                                "run a pipeline first or pass the serving root with --root")
+        batching = {"max_batch_size": options.max_batch_size, "timeout_s": options.batch_timeout_ms / 1000}
+        self.manager = ModelManager(options.root, batching if options.max_batch_size > 1 else None,
+                                    options.poll_seconds)
+        self._grpc = None
+        self._rest = None
+        self.grpc_port = self.rest_port = 0
+
+    def start(self) -> "ModelServer":
+        o = self.options
+        write_serving_files(o.root, o.max_batch_size, o.batch_timeout_ms)
+        self.manager.start()
+        limits = [("grpc.max_receive_message_length", o.max_request_bytes),
+                  ("grpc.max_send_message_length", 64 * 1024 * 1024)]
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=o.grpc_threads), options=limits)
+        add_services(self._grpc, self.manager)
+        self.grpc_port = self._grpc.add_insecure_port(f"{o.host}:{o.grpc_port}")
+        if not self.grpc_port:
+            raise EdgeflowError(f"cannot listen on {o.host}:{o.grpc_port} for gRPC; pick a free port with --port")
+        self._grpc.start()
+        try:
+            self._rest = make_rest_server(self.manager, o.host, o.rest_port, o.max_request_bytes)
+        except OSError as err:
+            self._grpc.stop(0)
+            raise EdgeflowError(f"cannot listen on {o.host}:{o.rest_port} for REST ({err.strerror}); "
+                                "pick a free port with --rest-port") from None
+        self.rest_port = self._rest.server_address[1]
+        threading.Thread(target=self._rest.serve_forever, name="rest", daemon=True).start()
+        return self
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        if self._rest:
+            self._rest.shutdown()
+            self._rest.server_close()
+        if self._grpc:
+            self._grpc.stop(grace_s).wait()
+        self.manager.close()
+
+
+def serve_forever(options: ServerOptions) -> int:
+    """Serves until SIGTERM or Ctrl-C, then finishes the requests in flight and exits."""
+    server = ModelServer(options).start()
+    print(f"edgeflow serve: gRPC on {options.host}:{server.grpc_port}, REST on "
+          f"http://{options.host}:{server.rest_port}/v1/models/<name>; serving {server.manager.describe()} "
+          f"(Ctrl-C to stop)", flush=True)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    while not stopping.wait(0.5):
+        pass
+    print("edgeflow serve: stopping (finishing requests in flight)", flush=True)
+    server.stop()
+    return 0

@@ -1,0 +1,69 @@
+import pytest
+
+from edgeflow.pipelines.config import (ConfigError, PipelineConfig, dump_yaml, load_config,
+                                       parse_override)
+
+
+def test_defaults_are_valid_and_named_after_the_pipeline():
+    cfg = load_config("image")
+    assert isinstance(cfg, PipelineConfig)
+    assert cfg.name == "image" and cfg.model_name == "image" and cfg.experiment == "image"
+    assert cfg.tracking_uri.startswith("sqlite:///") and cfg.tracking_uri.endswith("mlflow.db")
+
+
+def test_yaml_then_overrides_then_updates(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 7\n  learning_rate: 0.01\nmodel:\n  activation: tanh\n")
+    cfg = load_config("image", "default", str(path), ["train.epochs=3", "model.dropout=0.5"],
+                      {"data": {"path": "/data"}})
+    assert cfg.train.epochs == 3  # --set wins over YAML
+    assert cfg.train.learning_rate == 0.01 and cfg.model.activation == "tanh"
+    assert cfg.model.dropout == 0.5 and cfg.data.path == "/data"
+    assert load_config("image", "default", str(path)).train.epochs == 7
+
+
+def test_int_is_accepted_for_float_but_not_string_for_int():
+    assert load_config("image", overrides=["eval.min_accuracy=1"]).eval.min_accuracy == 1.0
+    with pytest.raises(ConfigError, match=r"^train\.epochs must be an integer, got 'three'$"):
+        load_config("image", overrides=["train.epochs=three"])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochs=0", r"train\.epochs must be at least 1"),
+    ("model.activation=swish", r"model\.activation must be one of relu"),
+    ("image.channels=2", r"image\.channels must be 1 \(grayscale\) or 3"),
+    ("data.max_bad_fraction=1.5", r"data\.max_bad_fraction must be in \[0, 1\)"),
+    ("train.epoch=3", r"train\.epoch is not a config field"),
+    ("tracking.enabled=maybe", r"tracking\.enabled must be true or false"),
+    ("model.blocks=5", r"model\.blocks is 5, which halves the image too often for image\.size=16"),
+])
+def test_bad_values_name_the_field(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("image", overrides=[override])
+
+
+def test_bad_files_and_presets_get_one_sentence(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("image", path=str(tmp_path / "missing.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config("image", path=str(bad))
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        load_config("image", "huge")
+    with pytest.raises(ConfigError, match="must look like section.field=value"):
+        parse_override("train.epochs")
+
+
+def test_tiny_preset_is_smaller_and_round_trips_through_yaml(tmp_path):
+    tiny, default = load_config("image", "tiny"), load_config("image")
+    assert tiny.train.epochs < default.train.epochs and tiny.image.limit_per_class
+    path = tmp_path / "resolved.yaml"
+    path.write_text(dump_yaml(tiny))
+    assert load_config("image", path=str(path)) == tiny
+
+
+def test_config_is_frozen():
+    cfg = load_config("image")
+    with pytest.raises(Exception):
+        cfg.train.epochs = 5

@@ -1,0 +1,63 @@
+"""The sequence pipeline end to end, one small run per task: blessed over its baselines, pushed, served."""
+import edgeflow  # noqa: F401
+
+import os
+
+import numpy as np
+import pytest
+
+from edgeflow.pipelines.config import ConfigError, load_config
+
+
+def run(tmp_path_factory, task: str, *overrides: str):
+    from edgeflow.pipelines.runner import run_pipeline
+
+    out = tmp_path_factory.mktemp(f"sequence-{task}")
+    cfg = load_config("sequence", "tiny", overrides=[f"sequence.task={task}", "train.epochs=4", *overrides],
+                      updates={"output": str(out)})
+    return cfg, run_pipeline(cfg)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_forecast_run_beats_the_baselines_and_serves_raw_windows(tmp_path_factory):
+    import tensorflow as tf
+
+    cfg, outcome = run(tmp_path_factory, "forecast", "sequence.limit=900")
+    r = outcome.results
+    assert r.metrics["mae"] < r.metrics["baseline.persistence.mae"]
+    assert r.metrics["mae"] < r.metrics["baseline.seasonal_naive.mae"]
+    assert r.blessed and r.pushed_path
+    assert os.path.exists(os.path.join(r.evaluation_uri, "horizon_errors.png"))
+    # the pushed model takes a raw window (deg F) and answers in deg F
+    csv = np.loadtxt(cfg.output_dir / "data" / "seattle-temps-900.csv", delimiter=",", skiprows=1, usecols=1)
+    window = csv[-48 - 3:-3].astype(np.float32).reshape(1, 48, 1)
+    serve = tf.saved_model.load(r.pushed_path).signatures["serving_default"]
+    forecast = serve(window=tf.constant(window))["forecast"].numpy()
+    assert forecast.shape == (1, 3)
+    assert np.abs(forecast - csv[-3:]).max() < 3.0  # a few hours ahead, within 3 deg F
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_classify_run_beats_the_shallow_baseline_and_serves_a_digit(tmp_path_factory):
+    import tensorflow as tf
+    from sklearn.datasets import load_digits
+
+    cfg, outcome = run(tmp_path_factory, "classify", "sequence.limit=600")
+    r = outcome.results
+    assert r.metrics["accuracy"] > r.metrics["baseline.shallow.accuracy"]
+    assert r.blessed and r.pushed_path
+    digits = load_digits()
+    rows = digits.images[1700:1750].astype(np.float32)  # (50, 8 steps, 8 features), never trained on
+    out = tf.saved_model.load(r.pushed_path).signatures["serving_default"](window=tf.constant(rows))
+    assert out["probabilities"].shape == (50, 10)
+    assert (out["class_id"].numpy() == digits.target[1700:1750]).mean() > 0.6
+    assert out["class_name"].numpy()[0].decode() == str(out["class_id"].numpy()[0])
+
+
+def test_bad_sequence_config_names_the_field():
+    with pytest.raises(ConfigError, match=r"sequence.season must lie between horizon=6 and window=48, got 100"):
+        load_config("sequence", overrides=["sequence.season=100"])
+    with pytest.raises(ConfigError, match=r"sequence.cell must be one of lstm, gru, simple_rnn"):
+        load_config("sequence", overrides=["sequence.cell=transformer"])

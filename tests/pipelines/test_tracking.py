@@ -1,0 +1,154 @@
+"""MLflow as the record of a run, against a real `mlflow server` started here on loopback."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from edgeflow.pipelines.config import load_config
+from edgeflow.pipelines.tracking import TrackingError, fingerprint, tracked_run
+
+MLFLOW = str(Path(sys.executable).parent / "mlflow")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc, seconds: float = 240) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        assert proc.poll() is None, f"server exited with {proc.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([MLFLOW, "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                             "--artifacts-destination", str(tmp_path / "artifacts"),
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/health", proc)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_pipeline_run_against_a_real_server_is_complete(mlflow_server, tmp_path, tiny_image_run):
+    from edgeflow.pipelines.runner import run_pipeline
+
+    url, _ = mlflow_server
+    cfg = load_config("image", "tiny", updates={"output": str(tmp_path / "out"), "tracking": {"uri": url}})
+    outcome = run_pipeline(cfg)
+    client = mlflow.tracking.MlflowClient(url)
+    parent = client.get_run(outcome.mlflow_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["train.epochs"] == str(cfg.train.epochs)
+    tags = parent.data.tags
+    assert tags["tfx.pipeline_run_id"] == outcome.results.pipeline_run_id
+    assert int(tags["mlmd.execution_id.Trainer"]) == outcome.results.execution_ids["Trainer"]
+    assert len(tags["git_commit"]) >= 7 and tags["blessed"] == "true"
+    # the same digits data as the session's tiny run, in another folder: the same fingerprint
+    assert tags["data.fingerprint"] == fingerprint(str(tiny_image_run[0].output_dir / "data" / "digits-30"))
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"config.yaml", "logs"}
+
+    children = {r.data.tags["edgeflow.step"]: r for r in client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")}
+    assert set(children) == {"data", "train", "evaluate", "push"}
+    assert children["data"].data.metrics["examples.train"] == outcome.results.example_counts["train"]
+    history = client.get_metric_history(children["train"].info.run_id, "val_loss")
+    assert len(history) == len(outcome.results.history) >= 1
+    artifacts = {step: {a.path for a in client.list_artifacts(r.info.run_id)} for step, r in children.items()}
+    assert {"schema.pbtxt", "anomalies.txt"} <= artifacts["data"]
+    assert "training_curves.png" in artifacts["train"]
+    assert {"confusion_matrix.png", "eval_metrics.json", "per_class.csv"} <= artifacts["evaluate"]
+    assert children["evaluate"].data.metrics["accuracy"] == pytest.approx(outcome.results.metrics["accuracy"])
+
+    champion = client.get_model_version_by_alias(cfg.model_name, "champion")
+    assert champion.run_id == parent.info.run_id
+    model = mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@champion")
+    png = sorted((cfg.output_dir / "data" / "digits-30" / "7").glob("*.png"))[0]
+    scored = model.predict(pd.DataFrame({"image_bytes": [png.read_bytes()]}))
+    assert len(scored["probabilities"][0]) == 10 and scored["class_name"][0] in [str(d) for d in range(10)]
+
+    proc = subprocess.run([sys.executable, "-m", "edgeflow.pipelines.cli", "models", cfg.model_name,
+                           "--tracking-uri", url], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and f"{champion.version}  yes" in proc.stdout
+
+
+def test_a_server_that_is_down_gets_one_sentence_quickly(tmp_path):
+    cfg = load_config("image", "tiny", updates={"output": str(tmp_path),
+                                                "tracking": {"uri": f"http://127.0.0.1:{free_port()}"}})
+    t0 = time.time()
+    with pytest.raises(TrackingError, match="cannot reach the MLflow tracking store .* or run with --no-tracking"):
+        with tracked_run(cfg):
+            pass
+    assert time.time() - t0 < 60
+
+
+def test_a_server_lost_mid_run_costs_only_named_records(mlflow_server, tmp_path, tiny_image_run, monkeypatch):
+    from edgeflow.pipelines.tracking import log_results
+
+    url, proc = mlflow_server
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    cfg = load_config("image", "tiny", updates={"output": str(tmp_path), "tracking": {"uri": url}})
+    with tracked_run(cfg):
+        proc.terminate()
+        proc.wait(timeout=30)
+        unwritten = log_results(cfg, tiny_image_run[1].results)
+    assert "the train step" in unwritten and "the registered model" in unwritten
+
+
+def test_fingerprint_follows_content_not_location(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        (root / "x").mkdir(parents=True)
+        (root / "x" / "1.png").write_bytes(b"same")
+    assert fingerprint(str(a)) == fingerprint(str(b))
+    (b / "x" / "1.png").write_bytes(b"changed")
+    assert fingerprint(str(a)) != fingerprint(str(b))
+
+
+@pytest.mark.e2e
+def test_edgeflow_ui_serves_the_experiment_page_in_a_headless_browser(tiny_image_run, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium where apt is available)")
+    cfg, _ = tiny_image_run
+    port = free_port()
+    ui = subprocess.Popen([sys.executable, "-m", "edgeflow.pipelines.cli", "ui", "--output", str(cfg.output_dir),
+                           "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", ui)
+        exp = mlflow.tracking.MlflowClient(cfg.tracking_uri).get_experiment_by_name(cfg.experiment)
+        dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                              "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                              "--disable-sync", f"--user-data-dir={tmp_path / 'chrome'}",
+                              "--virtual-time-budget=15000", "--dump-dom",
+                              f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}"],
+                             capture_output=True, text=True, timeout=120).stdout
+        assert "MLflow" in dom and cfg.experiment in dom
+    finally:
+        os.killpg(ui.pid, 15)
+        ui.wait(timeout=30)
