@@ -6,7 +6,7 @@ PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 ARGS    ?=
 
-.PHONY: run test test-fast ui bench bench-serving bench-detection clean
+.PHONY: run test test-fast ui bench bench-serving bench-detection bench-training clean
 
 run: $(STAMP)
 	$(VENV)/bin/edgeflow run image $(ARGS)
@@ -22,6 +22,9 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/pipeline_run.py
+
+bench-training: $(STAMP)
+	$(PYTHON) benchmarks/training_science.py
 
 bench-serving: $(STAMP)
 	$(PYTHON) benchmarks/serving_load.py

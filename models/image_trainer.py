@@ -25,10 +25,12 @@ from tfx_bsl.public import tfxio
 from edgeflow.components.image_folder import IMAGE_KEY, LABEL_KEY
 from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.cnn import build_cnn
+from edgeflow.models.controls import configured_cures
+from edgeflow.models.diagnostics import build_diagnostics
 from edgeflow.models.distribute import make_strategy
 from edgeflow.models.image_transform import IMAGE_FEATURE
 from edgeflow.models.warm_start import copy_matching_weights
-from edgeflow.pipelines.config import ImageConfig, ModelConfig, TrainConfig, from_dict
+from edgeflow.pipelines.config import DiagnosticsConfig, ImageConfig, ModelConfig, TrainConfig, from_dict
 
 log = logging.getLogger("edgeflow.train")
 
@@ -80,6 +82,18 @@ def finish_for_serving(model_dir: str, image: ImageConfig) -> None:
     write_warmup_requests(model_dir, [warmup_record("", "serving_default", {"image_bytes": png})])
 
 
+def probe_batch(dataset, size: int):
+    """The first `size` examples of `dataset` as one fixed ``(x, y)`` batch for the diagnostics."""
+    return next(iter(dataset.unbatch().batch(size).take(1)))
+
+
+def compile_model(model, train: TrainConfig):
+    optimizer = tf.keras.optimizers.Adam(train.learning_rate, clipnorm=train.clipnorm)
+    model.compile(optimizer=optimizer, loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
+
+
 def run_fn(fn_args: tfx.components.FnArgs):
     cc = fn_args.custom_config
     image, model_cfg, train = (from_dict(ImageConfig, cc["image"]), from_dict(ModelConfig, cc["model"]),
@@ -90,15 +104,26 @@ def run_fn(fn_args: tfx.components.FnArgs):
     train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, True)
     eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, False)
 
+    diagnostics_cfg = from_dict(DiagnosticsConfig, cc.get("diagnostics", {}))
+    backup_dir = cc.get("backup_dir")
+    if fn_args.hyperparameters:  # the Tuner's best values replace the configured controls
+        from edgeflow.models.image_tuner import apply_hyperparameters
+
+        values = fn_args.hyperparameters.get("values", {})
+        model_cfg = apply_hyperparameters(model_cfg, values)
+        if backup_dir:  # another tuned model must not restore these weights
+            backup_dir = os.path.join(backup_dir, "tuned-" + "-".join(f"{k}={v}" for k, v in sorted(values.items())))
+        log.info("  tuned: %s", ", ".join(f"{k}={v}" for k, v in sorted(values.items())))
     with make_strategy(train.distribute).scope():  # train.distribute: none, mirrored, multi_worker
         model = build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg)
         copy_matching_weights(model, fn_args.base_model)  # pipeline.warm_start: the last blessed model
-        model.compile(optimizer=tf.keras.optimizers.Adam(train.learning_rate),
-                      loss=tf.keras.losses.SparseCategoricalCrossentropy(),
-                      metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        compile_model(model, train)
     log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
+    diagnostics = build_diagnostics(diagnostics_cfg, probe_batch(train_ds, diagnostics_cfg.probe_size),
+                                    os.path.join(fn_args.model_run_dir, "diagnostics.json"),
+                                    configured_cures(model_cfg))
     model.fit(train_ds, validation_data=eval_ds, epochs=train.epochs, verbose=0,
-              callbacks=build_callbacks(train, fn_args.model_run_dir))
+              callbacks=build_callbacks(train, fn_args.model_run_dir, backup_dir, diagnostics))
     with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/labels.txt", "w") as f:
         f.write("\n".join(class_names) + "\n")
     # The bare Keras model (no Transform layer) for TFMOT and the TFLite converter (EdgeExport).

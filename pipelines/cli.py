@@ -1,5 +1,5 @@
 """The ``edgeflow`` command: ``run`` a pipeline, ``schedule`` runs, list ``runs``, ``compile`` for
-Kubeflow, list registered ``models``, open the MLflow ``ui``, ``serve`` pushed models."""
+Kubeflow, list registered ``models``, open the MLflow ``ui``, ``serve`` pushed models, ``cv`` a model config."""
 from __future__ import annotations
 
 import argparse
@@ -67,6 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--output", default="output", help="output folder of the embedded store")
     models.add_argument("--tracking-uri", help="MLflow tracking URI (default: the embedded store)")
 
+    cv = sub.add_parser("cv", help="K-fold cross-validation of a pipeline's model config")
+    cv.add_argument("pipeline", help="which pipeline: image")
+    cv.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    for flag in ("--data", "--config", "--output", "--tracking-uri"):
+        cv.add_argument(flag, help=f"as for run {flag}")
+    cv.add_argument("--preset", default="default", choices=sorted(PRESETS), help="base config")
+    cv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one config value (repeatable)")
+    cv.add_argument("--no-tracking", action="store_true", help="run without MLflow")
+
     ui = sub.add_parser("ui", help="serve the MLflow UI of the embedded store on 127.0.0.1")
     ui.add_argument("--output", default="output", help="output folder whose store to show")
     ui.add_argument("--port", type=int, default=5000)
@@ -113,6 +123,26 @@ def _run(args) -> int:
 
     outcome = run_pipeline(cfg, beam_args(args.beam_runner, args.beam_args))
     print_summary(cfg, outcome)
+    return 0
+
+
+def _cv(args) -> int:
+    from edgeflow.pipelines.cv import cross_validate
+    from edgeflow.pipelines.logs import setup_logging
+
+    updates: dict = {"data": {"path": args.data}} if args.data else {}
+    if args.output:
+        updates["output"] = args.output
+    if args.tracking_uri or args.no_tracking:
+        updates["tracking"] = {"uri": args.tracking_uri, "enabled": not args.no_tracking}
+    cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, updates)
+    setup_logging(cfg.output_dir / "logs", f"{cfg.name}-cv")
+    result = cross_validate(cfg, args.folds)
+    folds = ", ".join(f"{f['accuracy']:.4f}" for f in result.folds)
+    print(f"\n== {cfg.name}: {args.folds}-fold cross-validation\n"
+          f"   accuracy {result.mean('accuracy'):.4f} +/- {result.std('accuracy'):.4f}  (folds: {folds})", flush=True)
+    if result.parent_run_id:
+        print(f"   MLflow parent run {result.parent_run_id} in experiment '{cfg.experiment}-cv'", flush=True)
     return 0
 
 
@@ -222,7 +252,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "run":
             signal.signal(signal.SIGTERM, _stop_on_sigterm)
-        return {"run": _run, "models": _models, "ui": _ui, "serve": _serve, "schedule": _schedule,
+        return {"run": _run, "cv": _cv, "models": _models, "ui": _ui, "serve": _serve, "schedule": _schedule,
                 "runs": _runs, "compile": _compile}[args.command](args)
     except KeyboardInterrupt:
         print("edgeflow: interrupted", file=sys.stderr)

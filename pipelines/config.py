@@ -19,6 +19,10 @@ import yaml
 from edgeflow import EdgeflowError
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh")
+INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "lecun_normal")
+POOLINGS = ("max", "average")  # downsampling inside a block
+HEADS = ("flatten", "global_average")  # how the last feature map becomes a vector
+LR_SCHEDULES = ("constant", "plateau", "cosine")
 DISTRIBUTE = ("auto", "none", "mirrored", "multi_worker")
 
 
@@ -62,22 +66,43 @@ class ImageConfig:
                "limit_per_class", "must be at least 2 (or null for all)")
 
 
+def check_model_controls(cfg) -> None:
+    """The controls every architecture shares (activation, initializer, L1/L2, dropout)."""
+    _check(cfg.activation in ACTIVATIONS, "activation", f"must be one of {', '.join(ACTIVATIONS)}")
+    _check(0.0 < cfg.leaky_alpha < 1.0, "leaky_alpha", "must be in (0, 1)")
+    _check(cfg.initializer in INITIALIZERS, "initializer", f"must be one of {', '.join(INITIALIZERS)}")
+    _check(cfg.l1 >= 0.0, "l1", "must be at least 0")
+    _check(cfg.l2 >= 0.0, "l2", "must be at least 0")
+    _check(0.0 <= cfg.dropout < 1.0, "dropout", "must be in [0, 1)")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """A convolutional classifier: ``blocks`` x (conv, conv, pool), then a softmax head."""
+    """A convolutional classifier: ``blocks`` x (conv, [bn], act, conv, [bn], act, pool), then a softmax head.
+
+    Depth is ``blocks``, width is ``filters``; the controls (activation ... batch_norm) are the
+    ones every architecture shares (see models/controls.py)."""
 
     blocks: int = 2
     filters: int = 32  # filters of the first block; each later block doubles them
     kernel_size: int = 3
     activation: str = "relu"
-    dropout: float = 0.25
+    leaky_alpha: float = 0.1  # negative slope of leaky_relu
+    initializer: str = "he_normal"
+    l1: float = 0.0  # weight penalties on every conv/dense kernel
+    l2: float = 0.0
+    dropout: float = 0.25  # before the softmax layer
+    batch_norm: bool = False  # after every conv, before its activation
+    pooling: str = "max"  # max | average: how each block halves the feature map
+    head: str = "flatten"  # flatten | global_average: how the last feature map becomes a vector
 
     def __post_init__(self):
         _check(1 <= self.blocks <= 6, "blocks", "must be between 1 and 6")
         _check(self.filters >= 1, "filters", "must be at least 1")
         _check(self.kernel_size in (1, 3, 5, 7), "kernel_size", "must be 1, 3, 5 or 7")
-        _check(self.activation in ACTIVATIONS, "activation", f"must be one of {', '.join(ACTIVATIONS)}")
-        _check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+        check_model_controls(self)
+        _check(self.pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}")
+        _check(self.head in HEADS, "head", f"must be one of {', '.join(HEADS)}")
 
 
 SEQUENCE_TASKS = ("forecast", "classify")
@@ -143,9 +168,15 @@ class TrainConfig:
     learning_rate: float = 0.003
     early_stopping_patience: int = 4
     seed: int = 42
+    lr_schedule: str = "plateau"  # constant | plateau (ReduceLROnPlateau on val_loss) | cosine decay
+    resume: bool = True  # back up every epoch; a killed training resumes from its last epoch
+    tensorboard: bool = True  # TensorBoard logs under <model run dir>/tensorboard
+    clipnorm: Optional[float] = None  # clip each gradient's norm (a cure for exploding gradients)
     distribute: str = "auto"  # tf.distribute strategy: auto, none, mirrored, multi_worker (see models/distribute.py)
 
     def __post_init__(self):
+        _check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
+        _check(self.clipnorm is None or self.clipnorm > 0, "clipnorm", "must be above 0 (or null for none)")
         _check(self.epochs >= 1, "epochs", "must be at least 1")
         _check(self.batch_size >= 1, "batch_size", "must be at least 1")
         _check(0.0 < self.learning_rate < 1.0, "learning_rate", "must be in (0, 1)")
@@ -161,6 +192,50 @@ class EvalConfig:
     def __post_init__(self):
         _check(0.0 <= self.min_accuracy <= 1.0, "min_accuracy", "must be in [0, 1]")
         _check(0.0 <= self.max_regression <= 1.0, "max_regression", "must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class DiagnosticsConfig:
+    """Training diagnostics (models/diagnostics.py), on a fixed probe batch of the training data."""
+
+    enabled: bool = True
+    probe_size: int = 64  # examples in the probe batch
+    vanishing_ratio: float = 1e-3  # first layer's gradient norm / last layer's, below this = vanishing
+    exploding_norm: float = 1e3  # any layer's gradient norm above this = exploding
+    dead_fraction: float = 0.5  # share of a layer's units that never fire, above this = dead layer
+    overfit_gap: float = 0.1  # val_loss - loss above this, while val_loss rises = overfitting
+
+    def __post_init__(self):
+        _check(self.probe_size >= 1, "probe_size", "must be at least 1")
+        _check(0.0 < self.vanishing_ratio < 1.0, "vanishing_ratio", "must be in (0, 1)")
+        _check(self.exploding_norm > 0, "exploding_norm", "must be above 0")
+        _check(0.0 < self.dead_fraction <= 1.0, "dead_fraction", "must be in (0, 1]")
+        _check(self.overfit_gap > 0, "overfit_gap", "must be above 0")
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The shallow baseline (logistic regression on the transformed features) the CNN must beat."""
+
+    enabled: bool = True
+    min_lift: Optional[float] = None  # bless only when CNN accuracy - baseline accuracy >= this
+
+    def __post_init__(self):
+        _check(self.min_lift is None or -1.0 <= self.min_lift <= 1.0, "min_lift",
+               "must be in [-1, 1] (or null for no lift requirement)")
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """KerasTuner random search over the model controls (models/image_tuner.py), before the Trainer."""
+
+    enabled: bool = False
+    trials: int = 4
+    epochs: int = 3  # per trial
+
+    def __post_init__(self):
+        _check(self.trials >= 1, "trials", "must be at least 1")
+        _check(self.epochs >= 1, "epochs", "must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -328,6 +403,9 @@ class PipelineConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     pipeline: OrchestrationConfig = field(default_factory=OrchestrationConfig)

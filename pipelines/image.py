@@ -14,6 +14,8 @@ from edgeflow.components.anomaly_gate import AnomalyGate
 from edgeflow.components.edge_export import EdgeExport
 from edgeflow.components.image_example_gen import ImageFolderExampleGen
 from edgeflow.components.image_folder import LABEL_KEY
+from edgeflow.components.shallow_baseline import ShallowBaseline
+from edgeflow.models.image_transform import IMAGE_FEATURE
 from edgeflow.pipelines.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
@@ -43,9 +45,21 @@ def eval_config(cfg: PipelineConfig, num_classes: int) -> tfma.EvalConfig:
         ])
 
 
+def train_backup_dir(cfg: PipelineConfig) -> str:
+    """Where the Trainer backs up every epoch: stable across runs (so a killed run's next run resumes),
+    one folder per training setup (so a changed model never restores another's weights)."""
+    import hashlib
+    import json
+
+    setup = json.dumps([asdict(cfg.image), asdict(cfg.model), asdict(cfg.train)], sort_keys=True)
+    return str(cfg.output_dir / cfg.name / "train_backup" / hashlib.sha1(setup.encode()).hexdigest()[:12])
+
+
 def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[str],
                     beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     custom = {"image": asdict(cfg.image), "model": asdict(cfg.model), "train": asdict(cfg.train),
+              "diagnostics": asdict(cfg.diagnostics), "backup_dir": train_backup_dir(cfg),
+              "tuning": asdict(cfg.tuning),
               "class_names": list(class_names)}
 
     # Read <class>/<image> files with Beam into tf.Examples, split train/eval by a hash of the path.
@@ -73,6 +87,17 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("LatestBlessedModel")
+    # Optionally, KerasTuner random search over the model controls; its best values go to the Trainer.
+    tuner, tuned = [], {}
+    if cfg.tuning.enabled:
+        tuner = [tfx.components.Tuner(
+            tuner_fn="edgeflow.models.image_tuner.tuner_fn",
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            train_args=tfx.proto.TrainArgs(splits=["train"]),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+            custom_config=custom)]
+        tuned = {"hyperparameters": tuner[0].outputs["best_hyperparameters"]}
     # Train the CNN with early stopping and checkpoints; export with serving signatures.
     trainer = tfx.components.Trainer(
         run_fn="edgeflow.models.image_trainer.run_fn",
@@ -81,25 +106,35 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=custom,
+        custom_config=custom, **tuned,
         **({"base_model": baseline.outputs["model"]} if cfg.pipeline.warm_start else {}))
     # Accuracy and per-class metrics on the eval split with TFMA; bless or not.
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"], example_splits=["eval"],
         eval_config=eval_config(cfg, len(class_names)))
+    # Logistic regression on the same transformed features: the CNN's lift over it (optionally a bar).
+    extra, blessing = [], evaluator.outputs["blessing"]
+    if cfg.baseline.enabled:
+        shallow = ShallowBaseline(
+            transformed_examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
+            feature=IMAGE_FEATURE, min_lift=cfg.baseline.min_lift or 0.0,
+            require_lift=int(cfg.baseline.min_lift is not None), seed=cfg.train.seed)
+        extra, blessing = [shallow], shallow.outputs["lift_blessing"]
     # A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout.
     pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        model=trainer.outputs["model"], model_blessing=blessing,
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=str(cfg.serving_root / cfg.model_name))))
     # A blessed model also leaves as measured .tflite variants (TFMOT + TFLite), one shipped by policy.
     edge_export = EdgeExport(
         model_run=trainer.outputs["model_run"], transformed_examples=transform.outputs["transformed_examples"],
-        blessing=evaluator.outputs["blessing"], export_config=json.dumps(asdict(cfg.export)),
+        blessing=blessing, export_config=json.dumps(asdict(cfg.export)),
         labels=json.dumps(list(class_names)), seed=cfg.train.seed)
-    components = [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                  transform, baseline, trainer, evaluator, pusher] + ([edge_export] if cfg.export.enabled else [])
+    components = [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform, baseline,
+                  *tuner, trainer, evaluator, *extra, pusher] + ([edge_export] if cfg.export.enabled else [])
 
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.name,

@@ -31,6 +31,9 @@ class RunResults:
     model_run_uri: Optional[str] = None
     evaluation_uri: Optional[str] = None
     pushed_path: Optional[str] = None  # <serving root>/<model>/<version> when pushed
+    diagnostics: Dict[str, dict] = field(default_factory=dict)  # <model run>/diagnostics.json
+    baseline: Dict[str, object] = field(default_factory=dict)  # ShallowBaseline's baseline.json
+    tuned: Dict[str, object] = field(default_factory=dict)  # the Tuner's best hyperparameter values
 
 
 def open_store(path: Path) -> metadata_store.MetadataStore:
@@ -128,12 +131,23 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
         labels = Path(a.uri) / "labels.txt"
         if labels.exists():
             results.class_names = labels.read_text().splitlines()
+        diagnostics = Path(a.uri) / "diagnostics.json"
+        if diagnostics.exists():
+            results.diagnostics = json.loads(diagnostics.read_text())
+    for a in by_type.get("HyperParameters", [])[-1:]:
+        best = Path(a.uri) / "best_hyperparameters.txt"
+        if best.exists():
+            results.tuned = json.loads(best.read_text()).get("values", {})
+    for a in by_type.get("edgeflow.ShallowBaselineResult", [])[-1:]:
+        baseline = Path(a.uri) / "baseline.json"
+        if baseline.exists():
+            results.baseline = json.loads(baseline.read_text())
     for a in by_type.get("Model", [])[-1:]:
         results.model_uri = a.uri
     for a in by_type.get("ModelEvaluation", [])[-1:]:
         results.evaluation_uri = a.uri
         results.metrics = read_eval_metrics(a.uri)
-    for a in by_type.get("ModelBlessing", [])[-1:]:
+    for a in sorted(by_type.get("ModelBlessing", []), key=lambda a: a.id)[-1:]:  # lift-gated when ShallowBaseline ran
         results.blessed = bool(_prop(a, "blessed"))
     for a in by_type.get("PushedModel", [])[-1:]:
         if _prop(a, "pushed"):

@@ -24,6 +24,13 @@ def summary_lines(cfg: PipelineConfig, outcome: RunOutcome) -> list:
     if "map50" in r.metrics:
         lines.append(f"   eval mAP@0.5: {r.metrics['map50']:.4f}  mAP@0.5:0.95: {r.metrics['map50_95']:.4f}  "
                      f"(bar: {cfg.detection.min_map50})")
+    if r.baseline:
+        lines.append(f"   shallow baseline accuracy: {r.baseline['baseline_accuracy']:.4f}  "
+                     f"(CNN lift {r.baseline['lift']:+.4f}"
+                     + (f", required {r.baseline['min_lift']:+.4f})" if r.baseline.get("min_lift") is not None else ")"))
+    for name, report in r.diagnostics.items():
+        if report.get("flagged"):
+            lines.append(f"   diagnostics: {report['message']}")
     if r.blessed is not None:
         lines.append(f"   blessed:  {'yes' if r.blessed else 'no'}")
     lines.append(f"   pushed:   {r.pushed_path}" if r.pushed_path else "   pushed:   nothing (model not blessed)")

@@ -125,6 +125,7 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
     if not cfg.tracking.enabled:
         yield None
         return
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow = _connect(cfg)
     run = mlflow.start_run(run_name=cfg.name)
     record = Recorder()
@@ -137,6 +138,13 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
     except BaseException as err:
         record("failure status", lambda: (mlflow.set_tag("error", str(err)[:4000]), mlflow.end_run(status="FAILED")))
         raise
+    finally:
+        # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo that, or the next run in this
+        # process (another output folder) would log into this run's store.
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
     record("run status", lambda: mlflow.end_run(status="FINISHED"))
 
 
@@ -212,6 +220,15 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
     summary.update({f"data.examples.{k}": v for k, v in results.example_counts.items()})
     if results.blessed is not None:
         summary["eval.blessed"] = int(results.blessed)
+    if results.baseline:  # the shallow baseline and the CNN's lift over it
+        summary.update({f"baseline.{k}": float(results.baseline[k]) for k in ("baseline_accuracy", "cnn_accuracy", "lift")})
+    if results.diagnostics:
+        summary.update({f"diagnostics.{n}.flagged": int(r.get("flagged", False)) for n, r in results.diagnostics.items()})
+        record("diagnostics", lambda: (
+            mlflow.set_tags({f"diagnostics.{n}": r.get("message", "")[:5000] for n, r in results.diagnostics.items()}),
+            mlflow.log_dict(results.diagnostics, "diagnostics/diagnostics.json")))
+    if results.tuned:
+        record("tuned hyperparameters", lambda: mlflow.log_params({f"tuned.{k}": v for k, v in results.tuned.items()}))
     record("summary metrics", lambda: mlflow.log_metrics(summary))
     record("summary tags", lambda: mlflow.set_tags(
         {"blessed": str(results.blessed).lower(), **({"pushed_path": results.pushed_path} if results.pushed_path else {})}))
@@ -239,3 +256,12 @@ def log_edge_report(report: dict, folder: str) -> None:
                             f"edge.{name}.latency_p95_ms": row["latency_ms_1_thread"]["p95"]})
     mlflow.set_tag("edge.shipped", report["shipped"] or "none")
     mlflow.log_artifacts(folder, "edge")
+
+
+def log_child_run(name: str, metrics: dict) -> str:
+    """A child run (nested in the active run) holding `metrics`; returns its id."""
+    import mlflow
+
+    with mlflow.start_run(run_name=name, nested=True) as child:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    return child.info.run_id
