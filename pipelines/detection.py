@@ -13,7 +13,7 @@ from typing import Sequence
 
 from tfx import v1 as tfx
 
-from edgeflow.components.anomaly_gate import AnomalyGate
+from edgeflow.pipelines.common import data_checks, local_pipeline, serving_pusher
 from edgeflow.components.detection_evaluator import DetectionEvaluator
 from edgeflow.components.detection_example_gen import DetectionExampleGen
 from edgeflow.pipelines.config import PipelineConfig
@@ -27,13 +27,9 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
 
     # Read images and their boxes with Beam into tf.Examples, split train/eval by a hash of the path.
     example_gen = DetectionExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets)
-    # Statistics per split, a schema inferred from them, and the examples checked against it.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
-    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
-                                                        schema=schema_gen.outputs["schema"])
-    # Stop here when the data breaks its schema.
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    # Statistics, an inferred schema (boxes are variable-length), the examples checked; stop on anomalies.
+    checks = data_checks(example_gen.outputs["examples"], infer_feature_shape=False)
+    schema_gen = checks.schema_gen
     # Train the grid detector (anchors by k-means unless configured); export with NMS in the graph.
     trainer = tfx.components.Trainer(
         run_fn="edgeflow.models.detection_trainer.run_fn",
@@ -42,26 +38,13 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=custom)
-    trainer.add_upstream_node(anomaly_gate)
+    trainer.add_upstream_node(checks.anomaly_gate)
     # COCO mAP on the eval split with pycocotools; bless on mAP@0.5.
     evaluator = DetectionEvaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
                                    min_map50=cfg.detection.min_map50)
-    # A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout.
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-            base_directory=str(cfg.serving_root / cfg.model_name))))
+    pusher = serving_pusher(cfg, trainer.outputs["model"], evaluator.outputs["blessing"])
 
-    return tfx.dsl.Pipeline(
-        pipeline_name=cfg.name,
-        pipeline_root=str(cfg.pipeline_root),
-        components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    trainer, evaluator, pusher],
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(cfg.metadata_path)),
-        beam_pipeline_args=list(beam_args),
-        enable_cache=False)
-
+    return local_pipeline(cfg, [example_gen, *checks.components, trainer, evaluator, pusher], beam_args)
 
 def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     """Checks the labels (the generated digit set unless data.path is set), writes the report, builds."""

@@ -10,7 +10,7 @@ from typing import Sequence
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from edgeflow.components.anomaly_gate import AnomalyGate
+from edgeflow.pipelines.common import data_checks, local_pipeline, serving_pusher
 from edgeflow.components.edge_export import EdgeExport
 from edgeflow.components.image_example_gen import ImageFolderExampleGen
 from edgeflow.components.image_folder import LABEL_KEY
@@ -65,21 +65,16 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     # Read <class>/<image> files with Beam into tf.Examples, split train/eval by a hash of the path.
     example_gen = ImageFolderExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets,
                                         cfg.data.pattern or "*/*")
-    # Statistics per split, a schema inferred from them, and the examples checked against it.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
-                                          infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
-                                                        schema=schema_gen.outputs["schema"])
-    # Stop here when the data breaks its schema.
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    # Statistics, an inferred schema, the examples checked against it; stop on anomalies.
+    checks = data_checks(example_gen.outputs["examples"])
+    schema_gen = checks.schema_gen
     # Decode, resize and scale the images inside the graph that the exported model carries.
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn="edgeflow.models.image_transform.preprocessing_fn",
         custom_config={"image_size": cfg.image.size, "channels": cfg.image.channels},
         disable_statistics=True)
-    transform.add_upstream_node(anomaly_gate)
+    transform.add_upstream_node(checks.anomaly_gate)
     # The last blessed model, the baseline the new one must not fall below (and, with
     # pipeline.warm_start, the Trainer's starting point).
     baseline = tfx.dsl.Resolver(
@@ -123,28 +118,16 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
             feature=IMAGE_FEATURE, min_lift=cfg.baseline.min_lift or 0.0,
             require_lift=int(cfg.baseline.min_lift is not None), seed=cfg.train.seed)
         extra, blessing = [shallow], shallow.outputs["lift_blessing"]
-    # A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout.
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"], model_blessing=blessing,
-        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-            base_directory=str(cfg.serving_root / cfg.model_name))))
+    pusher = serving_pusher(cfg, trainer.outputs["model"], blessing)
     # A blessed model also leaves as measured .tflite variants (TFMOT + TFLite), one shipped by policy.
     edge_export = EdgeExport(
         model_run=trainer.outputs["model_run"], transformed_examples=transform.outputs["transformed_examples"],
         blessing=blessing, export_config=json.dumps(asdict(cfg.export)),
         labels=json.dumps(list(class_names)), seed=cfg.train.seed)
-    components = [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform, baseline,
+    components = [example_gen, *checks.components, transform, baseline,
                   *tuner, trainer, evaluator, *extra, pusher] + ([edge_export] if cfg.export.enabled else [])
 
-    return tfx.dsl.Pipeline(
-        pipeline_name=cfg.name,
-        pipeline_root=str(cfg.pipeline_root),
-        components=components,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(cfg.metadata_path)),
-        beam_pipeline_args=list(beam_args),
-        enable_cache=cfg.pipeline.cache)
-
+    return local_pipeline(cfg, components, beam_args)
 
 def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     """Checks the image folder (the bundled digits unless data.path is set), then builds the pipeline."""

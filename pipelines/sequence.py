@@ -14,7 +14,7 @@ from tfx import v1 as tfx
 
 from edgeflow.components.sequence_evaluator import SequenceEvaluator
 from edgeflow.components.sequence_example_gen import SequenceCsvExampleGen
-from edgeflow.components.anomaly_gate import AnomalyGate
+from edgeflow.pipelines.common import data_checks, local_pipeline, serving_pusher
 from edgeflow.pipelines.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
@@ -29,21 +29,16 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
 
     # Read the CSV with Beam, cut it into windows, split train/eval by time (or by sequence id).
     example_gen = SequenceCsvExampleGen(csv_path=csv_path, sequence_config=json.dumps(asdict(seq)))
-    # Statistics per split, a schema inferred from them, and the examples checked against it.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
-                                          infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
-                                                        schema=schema_gen.outputs["schema"])
-    # Stop here when the data breaks its schema.
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    # Statistics, an inferred schema, the examples checked against it; stop on anomalies.
+    checks = data_checks(example_gen.outputs["examples"])
+    schema_gen = checks.schema_gen
     # Standardize windows with train-split statistics, inside the graph the exported model carries.
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn="edgeflow.models.sequence_transform.preprocessing_fn",
         custom_config={"features": features, "task": seq.task, "target_index": target_index},
         disable_statistics=True)
-    transform.add_upstream_node(anomaly_gate)
+    transform.add_upstream_node(checks.anomaly_gate)
     # Train the RNN (cell, layers, units from sequence.*) and export raw-window signatures.
     trainer = tfx.components.Trainer(
         run_fn="edgeflow.models.sequence_trainer.run_fn",
@@ -58,22 +53,10 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"], task=seq.task,
         window=seq.window, features=features, target_index=target_index, season=seq.season,
         max_baseline_ratio=seq.max_baseline_ratio)
-    # A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout.
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-            base_directory=str(cfg.serving_root / cfg.model_name))))
+    pusher = serving_pusher(cfg, trainer.outputs["model"], evaluator.outputs["blessing"])
 
-    return tfx.dsl.Pipeline(
-        pipeline_name=cfg.name,
-        pipeline_root=str(cfg.pipeline_root),
-        components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    transform, trainer, evaluator, pusher],
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(cfg.metadata_path)),
-        beam_pipeline_args=list(beam_args),
-        enable_cache=False)
-
+    return local_pipeline(cfg, [example_gen, *checks.components, transform, trainer, evaluator, pusher],
+                          beam_args)
 
 def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int, int, Tuple[str, ...]]:
     """Parses the CSV as the ExampleGen will, raising one clear sentence on bad data.

@@ -1,0 +1,52 @@
+"""The pieces every pipeline shares: the data checks, the push to TF Serving's layout, the Pipeline."""
+from __future__ import annotations
+
+from typing import List, NamedTuple, Sequence
+
+from tfx import v1 as tfx
+
+from edgeflow.components.anomaly_gate import AnomalyGate
+from edgeflow.pipelines.config import PipelineConfig
+
+
+class DataChecks(NamedTuple):
+    statistics_gen: object
+    schema_gen: object
+    example_validator: object
+    anomaly_gate: object  # downstream steps run after it: `.add_upstream_node(checks.anomaly_gate)`
+
+    @property
+    def components(self) -> List[object]:
+        return list(self)
+
+
+def data_checks(examples, infer_feature_shape: bool = True) -> DataChecks:
+    """Statistics per split, a schema inferred from them, the examples checked against it, and a
+    gate that stops the run when the data breaks its schema."""
+    statistics_gen = tfx.components.StatisticsGen(examples=examples)
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                          infer_feature_shape=infer_feature_shape)
+    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                                        schema=schema_gen.outputs["schema"])
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    return DataChecks(statistics_gen, schema_gen, example_validator, anomaly_gate)
+
+
+def serving_pusher(cfg: PipelineConfig, model, blessing):
+    """A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout."""
+    return tfx.components.Pusher(
+        model=model, model_blessing=blessing,
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=str(cfg.serving_root / cfg.model_name))))
+
+
+def local_pipeline(cfg: PipelineConfig, components: Sequence[object], beam_args: Sequence[str] = ()):
+    """The TFX Pipeline with its SQLite ML Metadata store under the output folder."""
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.name,
+        pipeline_root=str(cfg.pipeline_root),
+        components=list(components),
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(cfg.metadata_path)),
+        beam_pipeline_args=list(beam_args),
+        enable_cache=cfg.pipeline.cache)
