@@ -47,16 +47,15 @@ def read_span(cfg: PipelineConfig, pipeline_run_id: Optional[str]) -> Optional[i
     if ctx is None:
         return None
     executions = store.get_executions_by_context(ctx.id)
-    # The Examples artifact carries its span, whether this run wrote it or reused it from cache
-    # (a cached ExampleGen execution's own exec properties are not a reliable record of it).
-    ids = [e.artifact_id for e in store.get_events_by_execution_ids([ex.id for ex in executions])]
-    spans = [a.properties["span"].int_value for a in store.get_artifacts_by_id(ids) if "span" in a.properties]
-    if spans:
-        return max(spans)
-    for ex in executions:
+    for ex in executions:  # the ExampleGen execution of a fresh run records its span
         if "span" in ex.custom_properties:
             return ex.custom_properties["span"].int_value
-    return None
+    # A cached ExampleGen execution does not; the Examples artifact it reused does.
+    examples_type = store.get_artifact_type("Examples").id
+    ids = [e.artifact_id for e in store.get_events_by_execution_ids([ex.id for ex in executions])]
+    spans = [a.custom_properties["span"].int_value for a in store.get_artifacts_by_id(ids)
+             if a.type_id == examples_type and "span" in a.custom_properties]
+    return max(spans) if spans else None
 
 
 def _outcome(run) -> str:
