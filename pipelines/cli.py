@@ -77,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="override one config value (repeatable)")
     cv.add_argument("--no-tracking", action="store_true", help="run without MLflow")
 
+    predict = sub.add_parser("predict", help="classify images with a served model over TF Serving's gRPC API")
+    predict.add_argument("inputs", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
+    predict.add_argument("--server", default="127.0.0.1:8500", help="host:port of the gRPC API")
+    predict.add_argument("--model", default="image", help="served model name")
+    predict.add_argument("--signature", default="serving_default")
+    predict.add_argument("--version", type=int, help="a model version (default: the newest)")
+    predict.add_argument("--input-name", default="image_bytes", help="the signature's encoded-image input")
+
     ui = sub.add_parser("ui", help="serve the MLflow UI of the embedded store on 127.0.0.1")
     ui.add_argument("--output", default="output", help="output folder whose store to show")
     ui.add_argument("--port", type=int, default=5000)
@@ -231,6 +239,17 @@ def _models(args) -> int:
     return 0
 
 
+def _predict(args) -> int:
+    from edgeflow.serving.client import PredictionClient, classify_images
+
+    with PredictionClient(args.server) as client:
+        rows = classify_images(client, args.model, args.inputs, args.input_name, args.signature, args.version)
+    for r in rows:
+        score = "" if r["score"] is None else f"  p={r['score']:.3f}"
+        print(f"{r['path']}: {r['class_name']}{score}")
+    return 0
+
+
 def _ui(args) -> int:
     from edgeflow.pipelines.config import PipelineConfig
 
@@ -252,8 +271,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "run":
             signal.signal(signal.SIGTERM, _stop_on_sigterm)
-        return {"run": _run, "cv": _cv, "models": _models, "ui": _ui, "serve": _serve, "schedule": _schedule,
-                "runs": _runs, "compile": _compile}[args.command](args)
+        commands = {"run": _run, "cv": _cv, "models": _models, "ui": _ui, "serve": _serve, "predict": _predict,
+                    "schedule": _schedule, "runs": _runs, "compile": _compile}
+        return commands[args.command](args)
     except KeyboardInterrupt:
         print("edgeflow: interrupted", file=sys.stderr)
         return 130
