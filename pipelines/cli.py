@@ -110,19 +110,29 @@ def _serve(args) -> int:
                                        s.batch_timeout_ms, s.poll_seconds, s.max_request_bytes))
 
 
+def _flag_updates(args) -> dict:
+    """Config updates from whichever of --output, --data, --tracking-uri (else MLFLOW_TRACKING_URI,
+    read here once: mlflow rewrites it in-process) and --no-tracking a subcommand has."""
+    updates: dict = {}
+    if getattr(args, "output", None):
+        updates["output"] = args.output
+    if getattr(args, "data", None):
+        updates["data"] = {"path": args.data}
+    tracking: dict = {}
+    uri = getattr(args, "tracking_uri", None) or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        tracking["uri"] = uri
+    if getattr(args, "no_tracking", False):
+        tracking["enabled"] = False
+    if tracking:
+        updates["tracking"] = tracking
+    return updates
+
+
 def _run(args) -> int:
     if args.pipeline not in PIPELINES:  # before any work: nothing is started for a typo
         raise EdgeflowError(f"unknown pipeline {args.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
-    updates: dict = {}
-    if args.output:
-        updates["output"] = args.output
-    if args.data:
-        updates["data"] = {"path": args.data}
-    if args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
-        updates["tracking"] = {"uri": args.tracking_uri or os.environ["MLFLOW_TRACKING_URI"]}
-    if args.no_tracking:
-        updates.setdefault("tracking", {})["enabled"] = False
-    cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, updates)
+    cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, _flag_updates(args))
 
     from edgeflow.pipelines.runner import run_pipeline
     from edgeflow.pipelines.summary import print_summary
@@ -138,12 +148,7 @@ def _cv(args) -> int:
     from edgeflow.pipelines.cv import cross_validate
     from edgeflow.pipelines.logs import setup_logging
 
-    updates: dict = {"data": {"path": args.data}} if args.data else {}
-    if args.output:
-        updates["output"] = args.output
-    if args.tracking_uri or args.no_tracking:
-        updates["tracking"] = {"uri": args.tracking_uri, "enabled": not args.no_tracking}
-    cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, updates)
+    cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, _flag_updates(args))
     setup_logging(cfg.output_dir / "logs", f"{cfg.name}-cv")
     result = cross_validate(cfg, args.folds)
     folds = ", ".join(f"{f['accuracy']:.4f}" for f in result.folds)
@@ -181,19 +186,13 @@ def _schedule(args) -> int:
 def _run_config(pipeline: str, output: str, run_args):
     """The config an `edgeflow run <pipeline> --output <output> <run_args>` would load."""
     a = _parser().parse_args(["run", pipeline, "--output", output, *run_args])
-    updates: dict = {"output": a.output}
-    if a.tracking_uri:
-        updates["tracking"] = {"uri": a.tracking_uri}
-    return load_config(pipeline, a.preset, a.config, a.overrides, updates)
+    return load_config(pipeline, a.preset, a.config, a.overrides, _flag_updates(a))
 
 
 def _runs(args) -> int:
     from edgeflow.pipelines.history import format_runs, list_runs
 
-    updates: dict = {"output": args.output}
-    if args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
-        updates["tracking"] = {"uri": args.tracking_uri or os.environ["MLFLOW_TRACKING_URI"]}
-    records = list_runs(load_config(args.pipeline, updates=updates), args.limit)
+    records = list_runs(load_config(args.pipeline, updates=_flag_updates(args)), args.limit)
     print("\n".join(format_runs(records)) if records else f"no runs of {args.pipeline} in {args.output}")
     return 0
 
@@ -205,10 +204,7 @@ def _compile(args) -> int:
     from edgeflow.pipelines.kubeflow import compile_kubeflow
     from edgeflow.pipelines.logs import setup_logging
 
-    updates: dict = {"output": args.output}
-    if args.data:
-        updates["data"] = {"path": args.data}
-    cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, updates)
+    cfg = load_config(args.pipeline, args.preset, args.config, args.overrides, _flag_updates(args))
     setup_logging(None)
     spec = compile_kubeflow(cfg, cfg.output_dir / "kubeflow", beam_args(args.beam_runner, args.beam_args))
     print(f"pipeline spec: {spec}")
@@ -222,10 +218,9 @@ def _stop_on_sigterm(signum, frame):  # a SIGTERM run ends like Ctrl-C: MLflow m
 def _models(args) -> int:
     import mlflow
 
-    from edgeflow.pipelines.config import PipelineConfig
     from edgeflow.pipelines.tracking_registry import CHAMPION, list_versions
 
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or PipelineConfig(output=args.output).tracking_uri
+    uri = load_config(updates=_flag_updates(args)).tracking_uri
     client = mlflow.tracking.MlflowClient(uri)
     try:
         rows = list_versions(args.name, client)
