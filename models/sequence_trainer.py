@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
@@ -22,7 +23,7 @@ from tfx_bsl.public import tfxio
 
 from edgeflow.components.sequence_data import LABEL_KEY, WINDOW_KEY
 from edgeflow.models.callbacks import build_callbacks
-from edgeflow.models.rnn import build_rnn, compile_rnn
+from edgeflow.models.rnn import build_rnn, compile_rnn, seasonal_change_scale
 from edgeflow.models.sequence_transform import TARGET_FEATURE, TARGET_MEAN, TARGET_STD, WINDOW_FEATURE
 from edgeflow.pipelines.config import SequenceConfig, TrainConfig, from_dict
 
@@ -73,8 +74,14 @@ def run_fn(fn_args: tfx.components.FnArgs):
     label_key = TARGET_FEATURE if seq.task == "forecast" else LABEL_KEY
     make = lambda files, shuffle: _dataset(files, fn_args.data_accessor, tft_output, label_key,  # noqa: E731
                                            (window, features), train.batch_size, train.seed, shuffle)
+    change_scale = 1.0
+    if seq.task == "forecast" and seq.inputs == "seasonal_change":  # from the train split's normalized windows
+        train_windows = np.concatenate([x.numpy() for x, _ in make(fn_args.train_files, False)])
+        change_scale = seasonal_change_scale(train_windows, seq.season, cc.get("target_index", 0))
+        log.info("  seasonal change of the target: std %.4f (standardized units) on %d train windows",
+                 change_scale, len(train_windows))
     model = build_rnn(window, features, seq.horizon if seq.task == "forecast" else len(class_names), seq,
-                      target_index=cc.get("target_index", 0))
+                      target_index=cc.get("target_index", 0), change_scale=change_scale)
     compile_rnn(model, seq.task, train.learning_rate)
     log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
     model.fit(make(fn_args.train_files, True), validation_data=make(fn_args.eval_files, False),

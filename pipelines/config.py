@@ -107,6 +107,7 @@ class ModelConfig:
 
 SEQUENCE_TASKS = ("forecast", "classify")
 RNN_CELLS = ("lstm", "gru", "simple_rnn")
+FORECAST_INPUTS = ("values", "seasonal_change")
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class SequenceConfig:
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
     anchor: str = "seasonal"  # forecast: the head corrects the seasonal-naive ("seasonal") or last-value ("last") forecast, or "none"
+    inputs: str = "seasonal_change"  # forecast: the RNN reads "values", or "seasonal_change" (values + their change over one season, see models/rnn.py)
     max_baseline_ratio: float = 1.0  # blessed only when error < ratio x best baseline's (forecast) or accuracy > baseline's (classify)
 
     def __post_init__(self):
@@ -153,6 +155,10 @@ class SequenceConfig:
         _check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
         _check(0.0 <= self.recurrent_dropout < 1.0, "recurrent_dropout", "must be in [0, 1)")
         _check(self.anchor in ("seasonal", "last", "none"), "anchor", "must be seasonal, last or none")
+        _check(self.inputs in FORECAST_INPUTS, "inputs", f"must be one of {', '.join(FORECAST_INPUTS)}")
+        _check(self.task == "classify" or self.inputs != "seasonal_change" or self.season < self.steps, "inputs",
+               f"seasonal_change needs window > season, got window={self.steps} and season={self.season}; "
+               "lengthen the window or set sequence.inputs=values")
         _check(0.0 < self.max_baseline_ratio <= 1.0, "max_baseline_ratio", "must be in (0, 1]")
 
     @property
