@@ -4,7 +4,10 @@ The model is called exactly as a client calls it (its ``serving_default`` signat
 windows), so the score covers the normalization inside the graph. Blessing rule:
 
 * forecast: MAE < ``max_baseline_ratio`` x the best baseline's MAE (persistence, seasonal-naive);
-* classify: accuracy > the shallow baseline's accuracy.
+* classify: accuracy > the shallow baseline's accuracy;
+* and, when an earlier model was blessed (``baseline_model``, from TFX's LatestBlessedModelStrategy
+  resolver), the candidate is no worse than it on the same eval windows: MAE at most
+  ``max_regression`` x 100 % above its MAE (forecast), accuracy at most ``max_regression`` below (classify).
 
 Writes ``metrics.json`` (flat, read back by ``pipelines.results``) and, for forecasts,
 ``horizon_errors.png`` (MAE and RMSE per horizon step) into the ModelEvaluation artifact.
@@ -19,8 +22,10 @@ import numpy as np
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation
+from tfx.utils import path_utils
 
 from edgeflow.components import sequence_baselines as bl
+from edgeflow.components.blessing import no_worse_than_last_blessed, write_blessing
 from edgeflow.components.sequence_data import LABEL_KEY, TARGET_KEY, WINDOW_KEY
 
 log = logging.getLogger("edgeflow")
@@ -82,6 +87,21 @@ def plot_horizon_errors(metrics: Dict[str, float], horizon: int, path: str) -> N
     plt.close(fig)
 
 
+def predict_windows(model_dir: str, task: str, windows: np.ndarray) -> np.ndarray:
+    """The SavedModel's ``serving_default`` on raw windows (N, W, F): forecasts (N, H) or probabilities (N, C)."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    return serve(window=tf.constant(windows))["forecast" if task == "forecast" else "probabilities"].numpy()
+
+
+def headline(task: str, y: np.ndarray, outputs: np.ndarray) -> float:
+    """The metric compared with the last blessed model: MAE (forecast) or accuracy (classify)."""
+    if task == "forecast":
+        return bl.forecast_errors(y, outputs)["mae"]
+    return float((outputs.argmax(axis=1) == y).mean())
+
+
 @tfx.dsl.components.component
 def SequenceEvaluator(
     examples: tfx.dsl.components.InputArtifact[Examples],
@@ -94,30 +114,37 @@ def SequenceEvaluator(
     target_index: tfx.dsl.components.Parameter[int] = 0,
     season: tfx.dsl.components.Parameter[int] = 1,
     max_baseline_ratio: tfx.dsl.components.Parameter[float] = 1.0,
+    max_regression: tfx.dsl.components.Parameter[float] = 0.0,
+    baseline_model: tfx.dsl.components.InputArtifact[Model] = None,
 ) -> None:
     import tensorflow as tf
 
     data = read_split(examples, "eval")
     windows = data[WINDOW_KEY].astype(np.float32).reshape(-1, window, features)  # (N, W, F)
-    serve = tf.saved_model.load(os.path.join(model.uri, "Format-Serving")).signatures["serving_default"]
+    outputs = predict_windows(path_utils.serving_model_path(model.uri), task, windows)
     if task == "forecast":
-        pred = serve(window=tf.constant(windows))["forecast"].numpy()
-        metrics = forecast_report(data[TARGET_KEY], pred, windows, target_index, season)
-        plot_horizon_errors(metrics, pred.shape[1], os.path.join(evaluation.uri, "horizon_errors.png"))
+        y = data[TARGET_KEY]
+        metrics = forecast_report(y, outputs, windows, target_index, season)
+        plot_horizon_errors(metrics, outputs.shape[1], os.path.join(evaluation.uri, "horizon_errors.png"))
     else:
         train = read_split(examples, "train")
         y, num_classes = data[LABEL_KEY][:, 0], int(max(data[LABEL_KEY].max(), train[LABEL_KEY].max())) + 1
-        probs = serve(window=tf.constant(windows))["probabilities"].numpy()
         base = bl.shallow_classifier(train[WINDOW_KEY].astype(np.float32).reshape(-1, window, features),
                                      train[LABEL_KEY][:, 0], windows)
-        metrics = bl.classification_metrics(y, probs, num_classes)
+        metrics = bl.classification_metrics(y, outputs, num_classes)
         metrics["baseline.shallow.accuracy"] = bl.classification_metrics(y, base, num_classes)["accuracy"]
         metrics["example_count"] = float(len(y))
-    blessed, reason = decide_blessing(task, metrics, max_baseline_ratio)
+    beats_baselines, reason = decide_blessing(task, metrics, max_baseline_ratio)
+    name = "MAE" if task == "forecast" else "accuracy"
+    last = None
+    if baseline_model is not None:  # the last blessed model, scored on the same eval windows
+        last = headline(task, y, predict_windows(path_utils.serving_model_path(baseline_model.uri), task, windows))
+        metrics[f"last_blessed.{name.lower()}"] = last
+    no_worse, versus = no_worse_than_last_blessed(name, headline(task, y, outputs), last,
+                                                  higher_is_better=task != "forecast", tolerance=max_regression,
+                                                  relative=task == "forecast")
+    blessed, reason = beats_baselines and no_worse, f"{reason}; {versus}"
     log.info("  %s: %s", "blessed" if blessed else "NOT blessed", reason)
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
-    blessing.set_int_custom_property("blessed", int(blessed))
-    blessing.set_string_custom_property("reason", reason)
-    with tf.io.gfile.GFile(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w") as f:
-        f.write(reason + "\n")
+    write_blessing(blessing, model, blessed, reason)

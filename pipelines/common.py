@@ -32,6 +32,16 @@ def data_checks(examples, infer_feature_shape: bool = True) -> DataChecks:
     return DataChecks(statistics_gen, schema_gen, example_validator, anomaly_gate)
 
 
+def latest_blessed_model():
+    """TFX's resolver for the last blessed model (and its blessing) of this pipeline, or nothing on a first run:
+    the baseline an evaluator compares the new model with (``.outputs["model"]``)."""
+    return tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModel")
+
+
 def serving_pusher(cfg: PipelineConfig, model, blessing):
     """A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout."""
     return tfx.components.Pusher(

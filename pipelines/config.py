@@ -157,7 +157,7 @@ class SequenceConfig:
         _check(self.anchor in ("seasonal", "last", "none"), "anchor", "must be seasonal, last or none")
         _check(self.inputs in FORECAST_INPUTS, "inputs", f"must be one of {', '.join(FORECAST_INPUTS)}")
         _check(self.task == "classify" or self.inputs != "seasonal_change" or self.season < self.steps, "inputs",
-               f"seasonal_change needs window > season, got window={self.steps} and season={self.season}; "
+               f"is seasonal_change, which needs window > season; got window={self.steps} and season={self.season}; "
                "lengthen the window or set sequence.inputs=values")
         _check(0.0 < self.max_baseline_ratio <= 1.0, "max_baseline_ratio", "must be in (0, 1]")
 

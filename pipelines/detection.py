@@ -13,7 +13,7 @@ from typing import Sequence
 
 from tfx import v1 as tfx
 
-from edgeflow.pipelines.common import data_checks, local_pipeline, serving_pusher
+from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
 from edgeflow.components.detection_evaluator import DetectionEvaluator
 from edgeflow.components.detection_example_gen import DetectionExampleGen
 from edgeflow.pipelines.config import PipelineConfig
@@ -39,12 +39,15 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=custom)
     trainer.add_upstream_node(checks.anomaly_gate)
-    # COCO mAP on the eval split with pycocotools; bless on mAP@0.5.
+    # The last blessed model (none on a first run): the candidate's mAP@0.5 must not fall below it.
+    last_blessed = latest_blessed_model()
+    # COCO mAP on the eval split with pycocotools; bless on mAP@0.5 (a bar, and vs. the last blessed model).
     evaluator = DetectionEvaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-                                   min_map50=cfg.detection.min_map50)
+                                   min_map50=cfg.detection.min_map50, max_regression=cfg.eval.max_regression,
+                                   baseline_model=last_blessed.outputs["model"])
     pusher = serving_pusher(cfg, trainer.outputs["model"], evaluator.outputs["blessing"])
 
-    return local_pipeline(cfg, [example_gen, *checks.components, trainer, evaluator, pusher], beam_args)
+    return local_pipeline(cfg, [example_gen, *checks.components, last_blessed, trainer, evaluator, pusher], beam_args)
 
 def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     """Checks the labels (the generated digit set unless data.path is set), writes the report, builds."""

@@ -10,7 +10,7 @@ from typing import Sequence
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from edgeflow.pipelines.common import data_checks, local_pipeline, serving_pusher
+from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
 from edgeflow.components.edge_export import EdgeExport
 from edgeflow.components.image_example_gen import ImageFolderExampleGen
 from edgeflow.components.image_folder import LABEL_KEY
@@ -77,11 +77,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     transform.add_upstream_node(checks.anomaly_gate)
     # The last blessed model, the baseline the new one must not fall below (and, with
     # pipeline.warm_start, the Trainer's starting point).
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("LatestBlessedModel")
+    baseline = latest_blessed_model()
     # Optionally, KerasTuner random search over the model controls; its best values go to the Trainer.
     tuner, tuned = [], {}
     if cfg.tuning.enabled:

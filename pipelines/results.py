@@ -27,6 +27,7 @@ class RunResults:
     class_names: List[str] = field(default_factory=list)  # classifiers: labels.txt beside the history
     metrics: Dict[str, float] = field(default_factory=dict)  # TFMA metrics of the candidate, eval split
     blessed: Optional[bool] = None
+    blessing_reason: Optional[str] = None  # why (evaluators that say so: sequence, detection)
     model_uri: Optional[str] = None  # the Trainer's SavedModel
     model_run_uri: Optional[str] = None
     evaluation_uri: Optional[str] = None
@@ -149,6 +150,7 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
         results.metrics = read_eval_metrics(a.uri)
     for a in sorted(by_type.get("ModelBlessing", []), key=lambda a: a.id)[-1:]:  # lift-gated when ShallowBaseline ran
         results.blessed = bool(_prop(a, "blessed"))
+        results.blessing_reason = _prop(a, "reason") or None
     for a in by_type.get("PushedModel", [])[-1:]:
         if _prop(a, "pushed"):
             results.pushed_path = _prop(a, "pushed_destination")

@@ -14,7 +14,7 @@ from tfx import v1 as tfx
 
 from edgeflow.components.sequence_evaluator import SequenceEvaluator
 from edgeflow.components.sequence_example_gen import SequenceCsvExampleGen
-from edgeflow.pipelines.common import data_checks, local_pipeline, serving_pusher
+from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
 from edgeflow.pipelines.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
@@ -48,14 +48,18 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=custom)
-    # Score the RNN and the baselines on the same eval windows; bless only when the RNN wins.
+    # The last blessed model (none on a first run): the candidate must not be worse than it.
+    last_blessed = latest_blessed_model()
+    # Score the RNN, the baselines and the last blessed model on the same eval windows; bless only when
+    # the RNN beats the baselines and is no worse than the last blessed model.
     evaluator = SequenceEvaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"], task=seq.task,
         window=seq.window, features=features, target_index=target_index, season=seq.season,
-        max_baseline_ratio=seq.max_baseline_ratio)
+        max_baseline_ratio=seq.max_baseline_ratio, max_regression=cfg.eval.max_regression,
+        baseline_model=last_blessed.outputs["model"])
     pusher = serving_pusher(cfg, trainer.outputs["model"], evaluator.outputs["blessing"])
 
-    return local_pipeline(cfg, [example_gen, *checks.components, transform, trainer, evaluator, pusher],
+    return local_pipeline(cfg, [example_gen, *checks.components, transform, last_blessed, trainer, evaluator, pusher],
                           beam_args)
 
 def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int, int, Tuple[str, ...]]:

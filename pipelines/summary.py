@@ -32,7 +32,8 @@ def summary_lines(cfg: PipelineConfig, outcome: RunOutcome) -> list:
         if report.get("flagged"):
             lines.append(f"   diagnostics: {report['message']}")
     if r.blessed is not None:
-        lines.append(f"   blessed:  {'yes' if r.blessed else 'no'}")
+        lines.append(f"   blessed:  {'yes' if r.blessed else 'no'}"
+                     + (f" ({r.blessing_reason})" if r.blessing_reason else ""))
     lines.append(f"   pushed:   {r.pushed_path}" if r.pushed_path else "   pushed:   nothing (model not blessed)")
     if outcome.mlflow_run_id:
         where = f"make ui  (or: edgeflow ui --output {cfg.output})" if cfg.tracking.uri is None else cfg.tracking.uri

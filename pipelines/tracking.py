@@ -189,6 +189,8 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
         mlflow.log_metrics({k.replace("/", "."): v for k, v in results.metrics.items()})
         mlflow.log_text(json.dumps(results.metrics, indent=1, sort_keys=True), "eval_metrics.json")
         mlflow.set_tag("blessed", str(results.blessed).lower())
+        if results.blessing_reason:
+            mlflow.set_tag("blessing_reason", results.blessing_reason[:5000])
         for png in sorted(Path(results.evaluation_uri).glob("*.png")):  # evaluators' own plots (sequence, detection)
             mlflow.log_artifact(str(png))
         if results.class_names:
@@ -231,7 +233,9 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
         record("tuned hyperparameters", lambda: mlflow.log_params({f"tuned.{k}": v for k, v in results.tuned.items()}))
     record("summary metrics", lambda: mlflow.log_metrics(summary))
     record("summary tags", lambda: mlflow.set_tags(
-        {"blessed": str(results.blessed).lower(), **({"pushed_path": results.pushed_path} if results.pushed_path else {})}))
+        {"blessed": str(results.blessed).lower(),
+         **({"blessing_reason": results.blessing_reason[:5000]} if results.blessing_reason else {}),
+         **({"pushed_path": results.pushed_path} if results.pushed_path else {})}))
     if results.pushed_path and results.blessed:
         record("the registered model", register)
     if log_file and log_file.exists():

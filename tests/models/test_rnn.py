@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeflow.models.rnn import build_rnn, compile_rnn
+from edgeflow.models.rnn import build_rnn, compile_rnn, seasonal_change_scale
 from edgeflow.pipelines.config import SequenceConfig
 
 
@@ -37,6 +37,28 @@ def test_forecast_head_corrects_a_naive_forecast(anchor, expected):
     head.set_weights([np.zeros_like(w) for w in head.get_weights()])  # no correction
     x = np.arange(6.0, dtype=np.float32).reshape(1, 6, 1)  # 0..5
     np.testing.assert_allclose(model.predict(x, verbose=0), expected)
+
+
+def test_seasonal_change_inputs_and_correction_scale():
+    """The RNN reads the last W - S steps with the target's change over one season, divided by its scale;
+    the head's correction is multiplied by the scale and added to the seasonal-naive anchor."""
+    cfg = SequenceConfig(task="forecast", units=3, window=6, horizon=2, season=3, inputs="seasonal_change")
+    x = np.array([[0, 1, 2, 0.5, 1.5, 3.0]], np.float32).reshape(1, 6, 1)  # change over a season: 0.5, 0.5, 1.0
+    assert seasonal_change_scale(x, season=3) == pytest.approx(np.std([0.5, 0.5, 1.0]))
+    model = build_rnn(6, 1, 2, cfg, change_scale=0.25)
+    seen = tf.keras.Model(model.input, model.get_layer("values_and_change").output)(x).numpy()
+    np.testing.assert_allclose(seen[0], [[0.5, 2.0], [1.5, 2.0], [3.0, 4.0]])  # (W - S, F + 1)
+    head = model.get_layer("forecast")
+    head.set_weights([np.zeros_like(head.get_weights()[0]), np.array([4.0, -4.0], np.float32)])
+    np.testing.assert_allclose(model.predict(x, verbose=0), [[0.5 + 1.0, 1.5 - 1.0]])  # anchor + 0.25 * bias
+
+
+def test_seasonal_change_needs_a_window_longer_than_the_season():
+    from edgeflow.pipelines.config import ConfigError
+
+    with pytest.raises(ConfigError, match="inputs is seasonal_change, which needs window > season"):
+        SequenceConfig(task="forecast", window=24, horizon=6, season=24)
+    assert SequenceConfig(task="forecast", window=24, horizon=6, season=24, inputs="values").season == 24
 
 
 def convert(model, x, int8: bool) -> bytes:

@@ -9,21 +9,26 @@ import pytest
 from edgeflow.pipelines.config import ConfigError, load_config
 
 
-def run(tmp_path_factory, task: str, *overrides: str):
+def run(out, task: str, *overrides: str):
     from edgeflow.pipelines.runner import run_pipeline
 
-    out = tmp_path_factory.mktemp(f"sequence-{task}")
     cfg = load_config("sequence", "tiny", overrides=[f"sequence.task={task}", "train.epochs=4", *overrides],
                       updates={"output": str(out)})
     return cfg, run_pipeline(cfg)
 
 
+@pytest.fixture(scope="module")
+def forecast_run(tmp_path_factory):
+    """A first tiny forecast run (blessed: there is no earlier model) and its output folder."""
+    return run(tmp_path_factory.mktemp("sequence-forecast"), "forecast", "sequence.limit=900")
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_forecast_run_beats_the_baselines_and_serves_raw_windows(tmp_path_factory):
+def test_forecast_run_beats_the_baselines_and_serves_raw_windows(forecast_run):
     import tensorflow as tf
 
-    cfg, outcome = run(tmp_path_factory, "forecast", "sequence.limit=900")
+    cfg, outcome = forecast_run
     r = outcome.results
     assert r.metrics["mae"] < r.metrics["baseline.persistence.mae"]
     assert r.metrics["mae"] < r.metrics["baseline.seasonal_naive.mae"]
@@ -44,7 +49,7 @@ def test_classify_run_beats_the_shallow_baseline_and_serves_a_digit(tmp_path_fac
     import tensorflow as tf
     from sklearn.datasets import load_digits
 
-    cfg, outcome = run(tmp_path_factory, "classify", "sequence.limit=600")
+    cfg, outcome = run(tmp_path_factory.mktemp("sequence-classify"), "classify", "sequence.limit=600")
     r = outcome.results
     assert r.metrics["accuracy"] > r.metrics["baseline.shallow.accuracy"]
     assert r.blessed and r.pushed_path
@@ -54,6 +59,27 @@ def test_classify_run_beats_the_shallow_baseline_and_serves_a_digit(tmp_path_fac
     assert out["probabilities"].shape == (50, 10)
     assert (out["class_id"].numpy() == digits.target[1700:1750]).mean() > 0.6
     assert out["class_name"].numpy()[0].decode() == str(out["class_id"].numpy()[0])
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_worse_second_model_is_not_blessed_and_mlflow_says_why(forecast_run):
+    """The LatestBlessedModel resolver hands the first run's model to the evaluator, which scores it on the
+    same eval windows; a barely trained candidate (one epoch at a tiny learning rate, no anchor) loses."""
+    import mlflow
+
+    first_cfg, first = forecast_run
+    cfg, outcome = run(first_cfg.output_dir, "forecast", "sequence.limit=900", "train.epochs=1",
+                       "train.learning_rate=0.000001", "sequence.anchor=none")
+    r = outcome.results
+    assert first.results.blessed and not r.blessed and r.pushed_path is None
+    assert r.metrics["last_blessed.mae"] == pytest.approx(first.results.metrics["mae"], rel=1e-4)
+    assert r.metrics["mae"] > r.metrics["last_blessed.mae"]
+    assert "vs the last blessed model's" in r.blessing_reason and "(worse;" in r.blessing_reason
+    tags = mlflow.MlflowClient(cfg.tracking_uri).get_run(outcome.mlflow_run_id).data.tags
+    assert tags["blessed"] == "false" and tags["blessing_reason"] == r.blessing_reason
+    versions = sorted(p.name for p in (cfg.serving_root / cfg.model_name).iterdir())
+    assert versions == [os.path.basename(first.results.pushed_path)]  # the first model still serves alone
 
 
 def test_bad_sequence_config_names_the_field():
