@@ -25,6 +25,7 @@ from edgeflow.models import yolo_postprocess
 from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.detection_examples import DetectionSet, decode_images, read_detection_examples
 from edgeflow.models.image_transform import decode_images as decode_graph
+from edgeflow.models.validation import split_indices
 from edgeflow.models.yolo import build_yolo
 from edgeflow.models.yolo_loss import YoloLoss
 from edgeflow.models.yolo_targets import augment, encode_targets, kmeans_anchors
@@ -109,7 +110,9 @@ def run_fn(fn_args: tfx.components.FnArgs):
     cfg, train = from_dict(DetectionConfig, cc["detection"]), from_dict(TrainConfig, cc["train"])
     class_names = cc["class_names"]
     tf.keras.utils.set_random_seed(train.seed)
-    train_set, eval_set = read_detection_examples(fn_args.train_files), read_detection_examples(fn_args.eval_files)
+    train_split = read_detection_examples(fn_args.train_files)  # the eval split is the Evaluator's alone
+    train_set, validation_set = (train_split.subset(i) for i in split_indices(len(train_split),
+                                                                              train.validation_fraction))
     anchors = choose_anchors(cfg, train_set, train.seed)
     log.info("  anchors (w, h as fractions of the image): %s", np.round(anchors, 3).tolist())
 
@@ -125,7 +128,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
              model.name, model.count_params(), cfg.grid, cfg.grid, cfg.num_anchors, train.epochs, len(train_set))
     callbacks = build_callbacks(train, fn_args.model_run_dir) + [
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2, verbose=0)]
-    model.fit(batches(train_set, True), validation_data=batches(eval_set, False), epochs=train.epochs,
+    model.fit(batches(train_set, True), validation_data=batches(validation_set, False), epochs=train.epochs,
               verbose=0, callbacks=callbacks)
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, cfg, anchors, class_names))

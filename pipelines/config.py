@@ -167,6 +167,7 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 0.003
     early_stopping_patience: int = 4
+    validation_fraction: float = 0.1  # of the train split, held out for early stopping (models/validation.py)
     seed: int = 42
     lr_schedule: str = "plateau"  # constant | plateau (ReduceLROnPlateau on val_loss) | cosine decay
     resume: bool = True  # back up every epoch; a killed training resumes from its last epoch
@@ -181,6 +182,7 @@ class TrainConfig:
         _check(self.batch_size >= 1, "batch_size", "must be at least 1")
         _check(0.0 < self.learning_rate < 1.0, "learning_rate", "must be in (0, 1)")
         _check(self.early_stopping_patience >= 1, "early_stopping_patience", "must be at least 1")
+        _check(0.0 < self.validation_fraction <= 0.5, "validation_fraction", "must be in (0, 0.5]")
         _check(self.distribute in DISTRIBUTE, "distribute", f"must be one of {', '.join(DISTRIBUTE)}")
 
 
