@@ -126,10 +126,8 @@ def run_fn(fn_args: tfx.components.FnArgs):
                   loss=YoloLoss(anchors, cfg.lambda_coord, cfg.lambda_noobj, cfg.box_loss))
     log.info("  training %s: %d parameters, %dx%d grid, %d anchors, up to %d epochs on %d images",
              model.name, model.count_params(), cfg.grid, cfg.grid, cfg.num_anchors, train.epochs, len(train_set))
-    callbacks = build_callbacks(train, fn_args.model_run_dir) + [
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2, verbose=0)]
     model.fit(batches(train_set, True), validation_data=batches(validation_set, False), epochs=train.epochs,
-              verbose=0, callbacks=callbacks)
+              verbose=0, callbacks=build_callbacks(train, fn_args.model_run_dir))  # train.lr_schedule applies
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, cfg, anchors, class_names))
     write_meta(fn_args.serving_model_dir, cfg, anchors, class_names)
