@@ -129,8 +129,9 @@ def read_metadata(data: bytes, name: str = INFO_METADATA_NAME) -> Optional[dict]
     """The JSON stored under `name`, or None.
 
     Reads the FlatBuffer in place with the ``flatbuffers`` package: only the metadata table and
-    one buffer are touched, and the 690 KB generated schema module is not imported (importing it,
-    or unpacking every weight with :func:`read_model`, took most of a device's cold start).
+    one buffer are touched, so the cost does not grow with the model, and the 690 KB generated
+    schema module is not imported (:func:`read_model` imports it and copies every weight into
+    Python lists).
     """
     from flatbuffers import encode, number_types as types, table
 
