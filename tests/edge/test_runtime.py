@@ -82,3 +82,15 @@ def test_cli_reports_a_missing_model(tmp_path, capsys):
 
     assert main(["predict", str(tmp_path / "none.tflite"), "x.png"]) == 1
     assert "edgeflow-edge: error: no model file" in capsys.readouterr().err
+
+
+def test_runtime_notices_are_dropped_but_errors_still_reach_stderr(capfd):
+    import os
+
+    from edgeflow.edge.runtime import runtime_notices_dropped
+
+    with runtime_notices_dropped():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nERROR: the delegate failed\n")
+    err = capfd.readouterr().err
+    assert "ERROR: the delegate failed" in err and "XNNPACK" not in err
+
