@@ -82,7 +82,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                                         request.model_spec.signature_name, inputs, request.output_filter)
         response = predict_pb2.PredictResponse(model_spec=answered_spec(request.model_spec.name, version, key))
         for alias, value in outputs.items():
-            response.outputs[alias].CopyFrom(to_tensor_proto(value))
+            to_tensor_proto(value, response.outputs[alias])
         return response
 
     def _run_method(self, request, method: str):

@@ -187,3 +187,30 @@ def test_a_version_that_fails_warmup_is_not_swapped_in(tmp_path, tiny_model):
             assert servable.version == 1
     finally:
         manager.close()
+
+
+# ---- TensorProto conversion (the gRPC hot path, without tf.make_tensor_proto/make_ndarray) --
+@pytest.mark.parametrize("array", [
+    np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, -2], np.int64), np.array([[7]], np.int32),
+    np.array([3, 4], np.uint8), np.array([True, False]), np.array([b"a", b"\0b"], dtype=object),
+    np.array(2.5, np.float64), np.array([1.0, 2.0], np.float16), np.zeros([0, 4], np.float32)],
+    ids=["float32", "int64", "int32", "uint8", "bool", "bytes", "scalar", "float16-fallback", "empty"])
+def test_tensor_proto_conversion_matches_tensorflow(array):
+    from edgeflow.serving.tensors import from_tensor_proto, to_tensor_proto
+
+    ours = to_tensor_proto(array)
+    assert ours.dtype == tf.make_tensor_proto(array).dtype
+    for proto in (ours, tf.make_tensor_proto(array)):  # ours read by TF, and TF's read by ours
+        back = tf.make_ndarray(proto) if proto is ours else from_tensor_proto(proto)
+        assert back.dtype == array.dtype and back.shape == array.shape and (back == array).all()
+
+
+def test_tensor_proto_with_value_fields_and_repeated_last_value():
+    from edgeflow.serving.tensors import from_tensor_proto
+
+    proto = tf.make_tensor_proto([1.5, 2.5])
+    proto.ClearField("tensor_content")
+    proto.float_val.extend([1.5, 2.5])
+    assert from_tensor_proto(proto).tolist() == [1.5, 2.5]
+    filled = tf.make_tensor_proto(7, shape=[3])  # one value, repeated by TensorFlow
+    assert from_tensor_proto(filled).tolist() == [7, 7, 7]
