@@ -41,6 +41,7 @@ class ServerOptions:
     grpc_threads: int = 64
     workers: int = 1  # server processes sharing the gRPC port (SO_REUSEPORT), each with its own batchers
     rest: bool = True  # extra workers serve gRPC only
+    container_root: str = "/models"  # base paths in models.container.config
 
 
 class ModelServer:
@@ -60,7 +61,7 @@ class ModelServer:
 
     def start(self) -> "ModelServer":
         o = self.options
-        write_serving_files(o.root, o.max_batch_size, o.batch_timeout_ms)
+        write_serving_files(o.root, o.max_batch_size, o.batch_timeout_ms, o.container_root)
         self.manager.start()
         limits = [("grpc.max_receive_message_length", o.max_request_bytes),
                   ("grpc.max_send_message_length", 64 * 1024 * 1024),

@@ -2,6 +2,7 @@
 A tiny SavedModel (x (B, 2) -> y = x @ [1, 1]) stands in for a trained one."""
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -120,6 +121,10 @@ def test_models_config_lists_every_model_with_a_version(tmp_path, tiny_model):
     assert read_models_config(config) == {"a": (tmp_path / "a").resolve()}
     assert list_versions(tmp_path / "a") == [3] and find_models(tmp_path).keys() == {"a"}
     assert "max_batch_size { value: 8 }" in (tmp_path / "batching_parameters").read_text()
+    # the container's copy parses as a ModelServerConfig, with base paths under the mount point
+    assert read_models_config(tmp_path / "models.container.config") == {"a": Path("/models/a")}
+    write_serving_files(tmp_path, container_root="/srv/tf")
+    assert read_models_config(tmp_path / "models.container.config") == {"a": Path("/srv/tf/a")}
 
 
 def test_export_marks_classify_and_writes_warmup(tiny_model):
@@ -138,6 +143,10 @@ def test_op_error_text_keeps_the_useful_line():
 def test_serving_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="serving.grpc_port"):
         load_config("image", overrides=["serving.grpc_port=70000"])
+    for bad, key in (("serving.workers=0", "serving.workers"), ("serving.container_root=models",
+                                                                 "serving.container_root")):
+        with pytest.raises(ConfigError, match=key):
+            load_config("image", overrides=[bad])
     assert load_config("image", overrides=["serving.max_batch_size=4"]).serving.max_batch_size == 4
 
 
