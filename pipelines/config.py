@@ -252,6 +252,8 @@ class ServingConfig:
     batch_timeout_ms: float = 0.0  # how long a batch waits for more requests (0: takes what has queued up)
     poll_seconds: float = 1.0  # how often the model folders are checked for new versions
     max_request_bytes: int = 16 * 1024 * 1024  # larger requests get RESOURCE_EXHAUSTED
+    workers: int = 1  # server processes sharing the gRPC port (SO_REUSEPORT), each with its own batchers
+    container_root: str = "/models"  # where a container mounts the serving root (models.container.config)
 
     def __post_init__(self):
         _check(self.model_name is None or self.model_name.replace("_", "").replace("-", "").isalnum(),
@@ -260,6 +262,8 @@ class ServingConfig:
             _check(0 <= getattr(self, port) <= 65535, port, "must be a port number (0-65535; 0 = any free port)")
         _check(1 <= self.max_batch_size <= 4096, "max_batch_size", "must be between 1 and 4096")
         _check(0.0 <= self.batch_timeout_ms <= 1000.0, "batch_timeout_ms", "must be between 0 and 1000")
+        _check(1 <= self.workers <= 64, "workers", "must be between 1 and 64")
+        _check(self.container_root.startswith("/"), "container_root", "must be an absolute path, like /models")
         _check(self.poll_seconds > 0.0, "poll_seconds", "must be positive")
         _check(self.max_request_bytes >= 1024, "max_request_bytes", "must be at least 1024")
 
