@@ -95,7 +95,7 @@ def detection_task(labels: Sequence[str], anchors, grid: int, score_threshold: f
     return EdgeTask(
         "detection", "map50", True, detection_map50(anchors, iou_threshold, labels),
         {"labels": list(labels),
-         "detection": {"anchors": anchors.round(6).tolist(), "grid": int(grid),
+         "detection": {"anchors": [[round(float(v), 6) for v in a] for a in anchors], "grid": int(grid),
                        "score_threshold": float(score_threshold), "iou_threshold": float(iou_threshold),
                        "max_detections": int(max_detections)}},
         preprocessing,
