@@ -95,13 +95,14 @@ def export_signatures(model, cfg: DetectionConfig, anchors: np.ndarray, class_na
     return {"serving_default": serve_images, "serving_raw": serve_raw}
 
 
-def write_meta(model_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_names) -> None:
+def write_meta(model_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_names, name: str = META_FILE) -> None:
     """What a runtime needs beside the raw grid: anchors, class names, input size, thresholds."""
     meta = {"anchors": anchors.tolist(), "class_names": list(class_names), "image_size": cfg.image_size,
             "channels": cfg.channels, "grid": cfg.grid, "score_threshold": cfg.score_threshold,
             "iou_threshold": cfg.iou_threshold, "max_detections": cfg.max_detections}
-    tf.io.gfile.makedirs(os.path.join(model_dir, "assets.extra"))
-    with tf.io.gfile.GFile(os.path.join(model_dir, META_FILE), "w") as f:
+    path = os.path.join(model_dir, name)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
         json.dump(meta, f, indent=1)
 
 
@@ -131,3 +132,13 @@ def run_fn(fn_args: tfx.components.FnArgs):
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, cfg, anchors, class_names))
     write_meta(fn_args.serving_model_dir, cfg, anchors, class_names)
+    save_bare_model(model, fn_args.model_run_dir, cfg, anchors, class_names)
+
+
+def save_bare_model(model, model_run_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_names) -> None:
+    """For EdgeExport: the Keras model (image in, raw grid out) as ``<model run>/keras/model.keras``
+    and its post-processing settings as ``<model run>/keras/detection.json``."""
+    folder = os.path.join(model_run_dir, "keras")
+    tf.io.gfile.makedirs(folder)
+    model.save(os.path.join(folder, "model.keras"))
+    write_meta(folder, cfg, anchors, class_names, os.path.basename(META_FILE))

@@ -19,11 +19,12 @@ def shipped(variant_files, tmp_path_factory):
     from sklearn.datasets import load_digits
 
     from edgeflow.components.edge_models import write_variant
+    from edgeflow.components.edge_tasks import classification_task, image_preprocessing
 
     folder = tmp_path_factory.mktemp("device")
     model = folder / "model.tflite"
     model.write_bytes(variant_files["int8"].read_bytes())
-    write_variant(model, "int8", LABELS)
+    write_variant(model, "int8", classification_task(LABELS, image_preprocessing(8, 8, 1)))
     d = load_digits()
     index = int(np.flatnonzero(d.target == 3)[-1])  # from the eval part (index >= 1400)
     image = folder / "three.png"
