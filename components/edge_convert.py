@@ -6,7 +6,7 @@ child forked from a *forkserver* that has already imported TensorFlow and TFMOT,
 starts in well under a second instead of re-importing TensorFlow, and a crash kills only it.
 
 The parent passes file paths only: the Keras model (``.keras``), the training inputs
-(``.npz``: ``x`` (N, H, W, C) float32, ``y`` (N,) int) and the output path.
+(``.npz``: ``x`` (N, ...) float32 as the Keras model is trained on, ``y`` its targets) and the output path.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _child(keras_path: str, data_path: str, variant: str, settings: dict, out_pa
 
         from edgeflow.components.edge_variants import build_variant
 
-        model = tf.keras.models.load_model(keras_path, compile=False)
+        model = tf.keras.models.load_model(keras_path, compile=False, safe_mode=False)  # our own file
         with np.load(data_path) as data:
             x, y = data["x"], data["y"]
         Path(out_path).write_bytes(build_variant(model, variant, x, y, settings))

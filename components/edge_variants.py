@@ -16,10 +16,13 @@ pqat_int8          pruning, then pruning-preserving QAT                 full int
 cqat_int8          clustering, then cluster-preserving QAT              full int8
 =================  ===================================================  ============
 
-Every variant is converted with a static batch of 1 (``(1, H, W, C)``): the Edge TPU needs
-static shapes and a device classifies one input at a time. Full-int8 variants are calibrated
-with a representative dataset of transformed training inputs. These functions run inside a
-child process (see :mod:`edgeflow.components.edge_convert`).
+Every variant is converted with a static batch of 1 (``(1, H, W, C)`` or ``(1, W, F)``): the Edge
+TPU needs static shapes and a device runs one input at a time. Full-int8 variants are calibrated
+with a representative dataset of training inputs. The fine-tuning loss is the task's
+(``settings["loss"]``: cross-entropy, MSE or the YOLO loss). A sequence model is trained on
+standardized windows; ``settings["wrap"]`` puts that standardization (and, for a forecaster, its
+inverse on the output) around it in the graph after the TFMOT steps, so the .tflite takes raw
+windows. These functions run inside a child process (see :mod:`edgeflow.components.edge_convert`).
 """
 from __future__ import annotations
 
@@ -57,16 +60,29 @@ RECIPES = {
 }
 
 
+def fine_tune_loss(spec: dict):
+    """The task's loss from its spec: ``{"kind": "sparse_categorical_crossentropy" | "mse" | "yolo", ...}``."""
+    kind = spec.get("kind", "sparse_categorical_crossentropy")
+    if kind == "mse":
+        return keras.losses.MeanSquaredError()
+    if kind == "yolo":
+        from edgeflow.models.yolo_loss import YoloLoss
+
+        return YoloLoss(np.asarray(spec["anchors"], np.float32), spec["lambda_coord"], spec["lambda_noobj"],
+                        spec["box_loss"])
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
 def _fine_tune(model, x, y, settings: dict, callbacks=()):
     model.compile(optimizer=keras.optimizers.Adam(settings["fine_tune_learning_rate"]),
-                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+                  loss=fine_tune_loss(settings.get("loss", {})))
     model.fit(x, y, epochs=settings["fine_tune_epochs"], batch_size=settings.get("batch_size", 32),
               verbose=0, callbacks=list(callbacks))
     return model
 
 
 def apply_step(model, step: str, x: np.ndarray, y: np.ndarray, settings: dict):
-    """One TFMOT step on `model` (fine-tuned on x (N, H, W, C), y (N,)); returns the plain model."""
+    """One TFMOT step on `model` (fine-tuned on x (N, ...), y (N, ...) with the task's loss); returns the plain model."""
     import tensorflow_model_optimization as tfmot
 
     q = tfmot.quantization.keras
@@ -94,11 +110,31 @@ def apply_step(model, step: str, x: np.ndarray, y: np.ndarray, settings: dict):
     raise ConversionError(f"unknown optimization step {step!r}")
 
 
-def to_tflite(model, quantization: str, representative: np.ndarray) -> bytes:
-    """Keras model -> .tflite bytes with a static (1, H, W, C) input."""
+def wrap_standardization(model, wrap: dict):
+    """(B, W, F) raw -> standardize with wrap["mean"], wrap["std"] (F,) -> `model` -> for a forecaster
+    (``output_scale``/``output_offset`` set) y * scale + offset, back in the target's units."""
+    inputs = keras.Input(shape=model.input_shape[1:], name="window")
+    std = np.asarray(wrap["std"], np.float32)
+    x = keras.layers.Normalization(axis=-1, mean=wrap["mean"], variance=(std ** 2).tolist(),
+                                   name="standardize")(inputs)
+    out = model(x)
+    if "output_scale" in wrap:
+        out = keras.layers.Rescaling(wrap["output_scale"], wrap["output_offset"], name="to_target_units")(out)
+    return keras.Model(inputs, out, name=f"{model.name}_raw")
+
+
+def raw_inputs(x: np.ndarray, wrap: dict | None) -> np.ndarray:
+    """Standardized training inputs back to raw values (the wrapped model's input domain)."""
+    if not wrap:
+        return x
+    return (x * np.asarray(wrap["std"], np.float32) + np.asarray(wrap["mean"], np.float32)).astype(np.float32)
+
+
+def to_tflite(model, quantization: str, representative: np.ndarray, input_name: str = "image") -> bytes:
+    """Keras model -> .tflite bytes with a static batch of 1: (1, H, W, C) or (1, W, F)."""
     shape = (1,) + tuple(model.input_shape[1:])
     fn = tf.function(lambda x: model(x, training=False))
-    concrete = fn.get_concrete_function(tf.TensorSpec(shape, tf.float32, name="image"))
+    concrete = fn.get_concrete_function(tf.TensorSpec(shape, tf.float32, name=input_name))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
     if quantization != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -149,5 +185,8 @@ def build_variant(model, name: str, x_train: np.ndarray, y_train: np.ndarray, se
             first = str(err).strip().splitlines()[0][:300] if str(err).strip() else err.__class__.__name__
             raise ConversionError(f"TFMOT step {step!r} cannot handle this model ({first}); "
                                   "drop this variant from export.variants") from None
-    representative = x_train[: settings.get("representative_samples", 200)]
-    return to_tflite(model, recipe.quantization, representative)
+    wrap = settings.get("wrap")
+    if wrap:
+        model = wrap_standardization(model, wrap)
+    representative = raw_inputs(x_train[: settings.get("representative_samples", 200)], wrap)
+    return to_tflite(model, recipe.quantization, representative, settings.get("input_name", "image"))

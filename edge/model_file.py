@@ -8,6 +8,7 @@ and named metadata entries (edgeflow stores its model info JSON there, see :func
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -118,14 +119,65 @@ def embed_metadata(data: bytes, payload: dict, name: str = INFO_METADATA_NAME) -
     return bytes(builder.Output())
 
 
+# vtable offsets in TFLite's schema.fbs (4 + 2 x field index), for reading metadata in place.
+MODEL_BUFFERS, MODEL_METADATA = 12, 16
+METADATA_NAME, METADATA_BUFFER = 4, 6
+BUFFER_DATA, BUFFER_OFFSET, BUFFER_SIZE = 4, 6, 8
+
+
 def read_metadata(data: bytes, name: str = INFO_METADATA_NAME) -> Optional[dict]:
-    """The JSON stored under `name`, or None."""
-    model = read_model(data)
-    for entry in model.metadata or []:
-        if _name(entry.name) == name:
-            raw = model.buffers[entry.buffer].data
-            return json.loads(bytes(bytearray(raw)).decode())
+    """The JSON stored under `name`, or None.
+
+    Reads the FlatBuffer in place with the ``flatbuffers`` package: only the metadata table and
+    one buffer are touched, so the cost does not grow with the model, and the 690 KB generated
+    schema module is not imported (:func:`read_model` imports it and copies every weight into
+    Python lists).
+    """
+    from flatbuffers import encode, number_types as types, table
+
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        read_model(data)  # raises the clear error
+    try:
+        buf = bytearray(data)
+        model = table.Table(buf, encode.Get(types.UOffsetTFlags.packer_type, buf, 0))
+        for entry in _tables(model, MODEL_METADATA):
+            o = entry.Offset(METADATA_NAME)
+            if not o or entry.String(entry.Pos + o).decode() != name:
+                continue
+            o = entry.Offset(METADATA_BUFFER)
+            index = entry.Get(types.Uint32Flags, entry.Pos + o) if o else 0
+            return json.loads(_buffer_bytes(_tables(model, MODEL_BUFFERS)[index], buf).decode())
+    except (IndexError, TypeError, ValueError, struct.error):
+        raise ModelFileError("the TFLite model is truncated or its metadata is damaged; "
+                             "copy or export the .tflite file again") from None
     return None
+
+
+def _tables(tab, field: int) -> list:
+    """The tables of the vector `field` of `tab` ([] when absent)."""
+    from flatbuffers import table
+
+    o = tab.Offset(field)
+    if not o:
+        return []
+    start = tab.Vector(o)
+    return [table.Table(tab.Bytes, tab.Indirect(start + 4 * i)) for i in range(tab.VectorLen(o))]
+
+
+def _buffer_bytes(buffer, data: bytearray) -> bytes:
+    """A Buffer table's bytes: inline data, or (models over 2 GB) offset/size after the FlatBuffer."""
+    from flatbuffers import number_types as types
+
+    o = buffer.Offset(BUFFER_OFFSET)
+    offset = buffer.Get(types.Uint64Flags, buffer.Pos + o) if o else 0
+    if offset > 1:
+        size = buffer.Get(types.Uint64Flags, buffer.Pos + buffer.Offset(BUFFER_SIZE))
+        return bytes(data[offset:offset + size])
+    o = buffer.Offset(BUFFER_DATA)
+    if not o:
+        return b""
+    start = buffer.Vector(o)
+    return bytes(data[start:start + buffer.VectorLen(o)])
 
 
 def _name(raw) -> str:

@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import ctypes.util
 import json
+import os
+import re
+import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -22,6 +27,9 @@ from edgeflow import EdgeflowError
 from edgeflow.edge.model_file import ModelFileError, read_metadata
 
 EDGETPU_LIBRARY = "libedgetpu.so.1"
+# Notices the C++ runtime prints to stderr on every load; nothing a user acts on.
+RUNTIME_NOTICES = re.compile(r"INFO: (Created TensorFlow Lite XNNPACK delegate for CPU|"
+                             r"Initialized TensorFlow Lite runtime)\.?\s*$")
 
 
 class EdgeRuntimeError(EdgeflowError):
@@ -49,6 +57,33 @@ def edgetpu_delegate():
         return interpreter_module().load_delegate(EDGETPU_LIBRARY)
     except (ValueError, OSError):
         return None
+
+
+@contextmanager
+def runtime_notices_dropped():
+    """Runs its block with the process's stderr (fd 2) captured, then writes back every line
+    except the runtime's known INFO notices (:data:`RUNTIME_NOTICES`), so warnings and errors
+    still reach the console. The C++ runtime writes to fd 2 directly, past ``sys.stderr``."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                    if not RUNTIME_NOTICES.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 def read_model_info(path: Path, data: bytes) -> dict:
@@ -86,9 +121,10 @@ class EdgeModel:
         delegate = edgetpu_delegate() if use_edgetpu else None
         self.on_edgetpu = delegate is not None
         try:
-            self.interpreter = module.Interpreter(model_content=data, num_threads=num_threads,
-                                                  experimental_delegates=[delegate] if delegate else None)
-            self.interpreter.allocate_tensors()
+            with runtime_notices_dropped():
+                self.interpreter = module.Interpreter(model_content=data, num_threads=num_threads,
+                                                      experimental_delegates=[delegate] if delegate else None)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
             raise EdgeRuntimeError(f"{self.path} cannot be loaded ({first}); the file may be truncated "
@@ -99,6 +135,13 @@ class EdgeModel:
     @property
     def input_shape(self) -> tuple:
         return tuple(int(d) for d in self.input["shape"])
+
+    def image_size(self) -> tuple:
+        """(H, W, C) of an image model's (1, H, W, C) input; a clear error for any other input."""
+        if len(self.input_shape) != 4:
+            raise EdgeRuntimeError(f"{self.path.name} takes inputs of shape {self.input_shape}, not images "
+                                   "(1, H, W, C); check the model and its task in the model info JSON")
+        return self.input_shape[1:]
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:
         dtype = self.input["dtype"]
@@ -141,22 +184,31 @@ class EdgeModel:
         return np.concatenate([self._dequantize(self.run_one(q[i:i + 1])) for i in range(len(q))])
 
 
-def load_image(path: str | Path, size: Sequence[int], channels: int) -> np.ndarray:
-    """An image file -> (H, W, C) float32 in [0, 1], as the pipeline's Transform prepares it."""
+def read_image(path: str | Path, size: Sequence[int], channels: int) -> tuple:
+    """An image file -> ((H, W, C) float32 in [0, 1], (original width, original height)).
+
+    As the pipelines' Transform prepares it: grayscale or RGB, bilinear resize, pixels / 255.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
+            original = img.size
             img = img.convert("L" if channels == 1 else "RGB").resize((size[1], size[0]), Image.BILINEAR)
             pixels = np.asarray(img, dtype=np.float32) / 255.0
     except (OSError, UnidentifiedImageError):
         raise EdgeRuntimeError(f"{path} is not a readable image; give a PNG or JPEG file") from None
-    return pixels.reshape(size[0], size[1], channels)
+    return pixels.reshape(size[0], size[1], channels), original
+
+
+def load_image(path: str | Path, size: Sequence[int], channels: int) -> np.ndarray:
+    """An image file -> (H, W, C) float32 in [0, 1], as the pipeline's Transform prepares it."""
+    return read_image(path, size, channels)[0]
 
 
 def classify(model: EdgeModel, images: Sequence[str | Path]) -> List[Prediction]:
     """Top-1 class of each image file."""
-    _, h, w, c = model.input_shape
+    h, w, c = model.image_size()
     x = np.stack([load_image(p, (h, w), c) for p in images])
     probs = model.run(x)
     labels = model.info.get("labels") or [str(i) for i in range(probs.shape[-1])]

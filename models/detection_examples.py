@@ -20,6 +20,10 @@ class DetectionSet:
     def __len__(self):
         return len(self.encoded)
 
+    def subset(self, indices) -> "DetectionSet":
+        return DetectionSet([self.encoded[i] for i in indices], [self.boxes[i] for i in indices],
+                            [self.classes[i] for i in indices])
+
 
 def read_detection_examples(file_patterns: Sequence[str]) -> DetectionSet:
     """Every example in the GZIP TFRecord files matching `file_patterns`, in file order."""

@@ -25,6 +25,7 @@ from edgeflow.models import yolo_postprocess
 from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.detection_examples import DetectionSet, decode_images, read_detection_examples
 from edgeflow.models.image_transform import decode_images as decode_graph
+from edgeflow.models.validation import split_indices
 from edgeflow.models.yolo import build_yolo
 from edgeflow.models.yolo_loss import YoloLoss
 from edgeflow.models.yolo_targets import augment, encode_targets, kmeans_anchors
@@ -94,13 +95,14 @@ def export_signatures(model, cfg: DetectionConfig, anchors: np.ndarray, class_na
     return {"serving_default": serve_images, "serving_raw": serve_raw}
 
 
-def write_meta(model_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_names) -> None:
+def write_meta(model_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_names, name: str = META_FILE) -> None:
     """What a runtime needs beside the raw grid: anchors, class names, input size, thresholds."""
     meta = {"anchors": anchors.tolist(), "class_names": list(class_names), "image_size": cfg.image_size,
             "channels": cfg.channels, "grid": cfg.grid, "score_threshold": cfg.score_threshold,
             "iou_threshold": cfg.iou_threshold, "max_detections": cfg.max_detections}
-    tf.io.gfile.makedirs(os.path.join(model_dir, "assets.extra"))
-    with tf.io.gfile.GFile(os.path.join(model_dir, META_FILE), "w") as f:
+    path = os.path.join(model_dir, name)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
         json.dump(meta, f, indent=1)
 
 
@@ -109,7 +111,9 @@ def run_fn(fn_args: tfx.components.FnArgs):
     cfg, train = from_dict(DetectionConfig, cc["detection"]), from_dict(TrainConfig, cc["train"])
     class_names = cc["class_names"]
     tf.keras.utils.set_random_seed(train.seed)
-    train_set, eval_set = read_detection_examples(fn_args.train_files), read_detection_examples(fn_args.eval_files)
+    train_split = read_detection_examples(fn_args.train_files)  # the eval split is the Evaluator's alone
+    train_set, validation_set = (train_split.subset(i) for i in split_indices(len(train_split),
+                                                                              train.validation_fraction))
     anchors = choose_anchors(cfg, train_set, train.seed)
     log.info("  anchors (w, h as fractions of the image): %s", np.round(anchors, 3).tolist())
 
@@ -123,10 +127,18 @@ def run_fn(fn_args: tfx.components.FnArgs):
                   loss=YoloLoss(anchors, cfg.lambda_coord, cfg.lambda_noobj, cfg.box_loss))
     log.info("  training %s: %d parameters, %dx%d grid, %d anchors, up to %d epochs on %d images",
              model.name, model.count_params(), cfg.grid, cfg.grid, cfg.num_anchors, train.epochs, len(train_set))
-    callbacks = build_callbacks(train, fn_args.model_run_dir) + [
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2, verbose=0)]
-    model.fit(batches(train_set, True), validation_data=batches(eval_set, False), epochs=train.epochs,
-              verbose=0, callbacks=callbacks)
+    model.fit(batches(train_set, True), validation_data=batches(validation_set, False), epochs=train.epochs,
+              verbose=0, callbacks=build_callbacks(train, fn_args.model_run_dir))  # train.lr_schedule applies
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, cfg, anchors, class_names))
     write_meta(fn_args.serving_model_dir, cfg, anchors, class_names)
+    save_bare_model(model, fn_args.model_run_dir, cfg, anchors, class_names)
+
+
+def save_bare_model(model, model_run_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_names) -> None:
+    """For EdgeExport: the Keras model (image in, raw grid out) as ``<model run>/keras/model.keras``
+    and its post-processing settings as ``<model run>/keras/detection.json``."""
+    folder = os.path.join(model_run_dir, "keras")
+    tf.io.gfile.makedirs(folder)
+    model.save(os.path.join(folder, "model.keras"))
+    write_meta(folder, cfg, anchors, class_names, os.path.basename(META_FILE))

@@ -29,6 +29,7 @@ from edgeflow.models.controls import configured_cures
 from edgeflow.models.diagnostics import build_diagnostics
 from edgeflow.models.distribute import make_strategy
 from edgeflow.models.image_transform import IMAGE_FEATURE
+from edgeflow.models.validation import split_dataset
 from edgeflow.models.warm_start import copy_matching_weights
 from edgeflow.pipelines.config import DiagnosticsConfig, ImageConfig, ModelConfig, TrainConfig, from_dict
 
@@ -42,6 +43,18 @@ def _dataset(files, data_accessor, tf_transform_output, batch_size: int, seed: i
                                        shuffle=shuffle, shuffle_seed=seed),
         tf_transform_output.transformed_metadata.schema,
     ).map(lambda features, label: (features[IMAGE_FEATURE], label))
+
+
+SHUFFLE_BUFFER = 10_000  # examples; the digits train split fits whole
+
+
+def fit_and_validation(files, data_accessor, tf_transform_output, train: TrainConfig):
+    """The train split -> (fit, validation) batched datasets: the validation hold-out of
+    ``train.validation_fraction`` (models/validation.py) is what early stopping watches."""
+    whole = _dataset(files, data_accessor, tf_transform_output, train.batch_size, train.seed, False).unbatch()
+    fit, validation = split_dataset(whole, train.validation_fraction)
+    return (fit.shuffle(SHUFFLE_BUFFER, seed=train.seed).batch(train.batch_size),
+            validation.batch(train.batch_size))
 
 
 def export_signatures(model, tf_transform_output, class_names):
@@ -101,8 +114,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
     class_names = cc["class_names"]
     tf.keras.utils.set_random_seed(train.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, True)
-    eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, False)
+    train_ds, validation_ds = fit_and_validation(fn_args.train_files, fn_args.data_accessor, tft_output, train)
 
     diagnostics_cfg = from_dict(DiagnosticsConfig, cc.get("diagnostics", {}))
     backup_dir = cc.get("backup_dir")
@@ -122,7 +134,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
     diagnostics = build_diagnostics(diagnostics_cfg, probe_batch(train_ds, diagnostics_cfg.probe_size),
                                     os.path.join(fn_args.model_run_dir, "diagnostics.json"),
                                     configured_cures(model_cfg))
-    model.fit(train_ds, validation_data=eval_ds, epochs=train.epochs, verbose=0,
+    model.fit(train_ds, validation_data=validation_ds, epochs=train.epochs, verbose=0,
               callbacks=build_callbacks(train, fn_args.model_run_dir, backup_dir, diagnostics))
     with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/labels.txt", "w") as f:
         f.write("\n".join(class_names) + "\n")

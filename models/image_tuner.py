@@ -45,15 +45,14 @@ def apply_hyperparameters(cfg: ModelConfig, values: dict) -> ModelConfig:
 
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     from edgeflow.models.cnn import build_cnn
-    from edgeflow.models.image_trainer import _dataset, compile_model
+    from edgeflow.models.image_trainer import compile_model, fit_and_validation
 
     cc = fn_args.custom_config
     image, model_cfg, train = (from_dict(ImageConfig, cc["image"]), from_dict(ModelConfig, cc["model"]),
                                from_dict(TrainConfig, cc["train"]))
     tuning = from_dict(TuningConfig, cc["tuning"])
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, True)
-    eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, train.batch_size, train.seed, False)
+    train_ds, validation_ds = fit_and_validation(fn_args.train_files, fn_args.data_accessor, tft_output, train)
     shape, classes = (image.size, image.size, image.channels), len(cc["class_names"])
 
     def build(hp):
@@ -64,4 +63,4 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
                             project_name="image_cnn", seed=train.seed, overwrite=True)
     log.info("  tuning: %d trials x %d epochs over %s", tuning.trials, tuning.epochs, ", ".join(SEARCH_SPACE))
     return tfx.components.TunerFnResult(
-        tuner=tuner, fit_kwargs={"x": train_ds, "validation_data": eval_ds, "epochs": tuning.epochs, "verbose": 0})
+        tuner=tuner, fit_kwargs={"x": train_ds, "validation_data": validation_ds, "epochs": tuning.epochs, "verbose": 0})

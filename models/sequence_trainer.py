@@ -86,5 +86,12 @@ def run_fn(fn_args: tfx.components.FnArgs):
     log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
     model.fit(make(fn_args.train_files, True), validation_data=make(fn_args.eval_files, False),
               epochs=train.epochs, verbose=0, callbacks=build_callbacks(train, fn_args.model_run_dir))
+    save_bare_model(model, fn_args.model_run_dir)  # before export_signatures attaches the Transform layer
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, tft_output, seq.task, window, features, class_names))
+
+
+def save_bare_model(model, model_run_dir: str) -> None:
+    """The Keras model alone (standardized windows in), for EdgeExport: ``<model run>/keras/model.keras``."""
+    tf.io.gfile.makedirs(f"{model_run_dir}/keras")
+    model.save(f"{model_run_dir}/keras/model.keras")

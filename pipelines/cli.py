@@ -107,7 +107,8 @@ def _serve(args) -> int:
     cfg = load_config("image", "default", args.config, args.overrides, {"output": args.output, "serving": serving})
     s = cfg.serving
     return serve_forever(ServerOptions(cfg.serving_root, s.host, s.grpc_port, s.rest_port, s.max_batch_size,
-                                       s.batch_timeout_ms, s.poll_seconds, s.max_request_bytes))
+                                       s.batch_timeout_ms, s.poll_seconds, s.max_request_bytes,
+                                       workers=s.workers, container_root=s.container_root))
 
 
 def _flag_updates(args) -> dict:

@@ -173,6 +173,7 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 0.003
     early_stopping_patience: int = 4
+    validation_fraction: float = 0.1  # of the train split, held out for early stopping (models/validation.py)
     seed: int = 42
     lr_schedule: str = "plateau"  # constant | plateau (ReduceLROnPlateau on val_loss) | cosine decay
     resume: bool = True  # back up every epoch; a killed training resumes from its last epoch
@@ -187,6 +188,7 @@ class TrainConfig:
         _check(self.batch_size >= 1, "batch_size", "must be at least 1")
         _check(0.0 < self.learning_rate < 1.0, "learning_rate", "must be in (0, 1)")
         _check(self.early_stopping_patience >= 1, "early_stopping_patience", "must be at least 1")
+        _check(0.0 < self.validation_fraction <= 0.5, "validation_fraction", "must be in (0, 0.5]")
         _check(self.distribute in DISTRIBUTE, "distribute", f"must be one of {', '.join(DISTRIBUTE)}")
 
 
@@ -256,6 +258,8 @@ class ServingConfig:
     batch_timeout_ms: float = 0.0  # how long a batch waits for more requests (0: takes what has queued up)
     poll_seconds: float = 1.0  # how often the model folders are checked for new versions
     max_request_bytes: int = 16 * 1024 * 1024  # larger requests get RESOURCE_EXHAUSTED
+    workers: int = 1  # server processes sharing the gRPC port (SO_REUSEPORT), each with its own batchers
+    container_root: str = "/models"  # where a container mounts the serving root (models.container.config)
 
     def __post_init__(self):
         _check(self.model_name is None or self.model_name.replace("_", "").replace("-", "").isalnum(),
@@ -264,6 +268,8 @@ class ServingConfig:
             _check(0 <= getattr(self, port) <= 65535, port, "must be a port number (0-65535; 0 = any free port)")
         _check(1 <= self.max_batch_size <= 4096, "max_batch_size", "must be between 1 and 4096")
         _check(0.0 <= self.batch_timeout_ms <= 1000.0, "batch_timeout_ms", "must be between 0 and 1000")
+        _check(1 <= self.workers <= 64, "workers", "must be between 1 and 64")
+        _check(self.container_root.startswith("/"), "container_root", "must be an absolute path, like /models")
         _check(self.poll_seconds > 0.0, "poll_seconds", "must be positive")
         _check(self.max_request_bytes >= 1024, "max_request_bytes", "must be at least 1024")
 
@@ -353,7 +359,10 @@ class ExportConfig:
     enabled: bool = True
     variants: str = "float32,float16,dynamic,int8,qat_int8,pruned_int8,clustered_int8"  # comma-separated
     target: str = "cpu"  # "edgetpu" ships only a variant whose every op maps to the Edge TPU
-    max_accuracy_drop: float = 0.01  # ship the smallest variant at most this far below the Keras model
+    # Ship the smallest variant at most this much worse than the Keras model: accuracy (image, sequence
+    # classify) and mAP@0.5 (detection) may drop by this much (0.01 = 1 point); a forecaster's MAE may
+    # rise by this fraction of the Keras MAE (0.01 = 1 %).
+    max_metric_change: float = 0.01
     fine_tune_epochs: int = 2  # QAT, pruning and clustering fine-tunes
     fine_tune_learning_rate: float = 0.0005
     prune_sparsity: float = 0.5
@@ -368,7 +377,7 @@ class ExportConfig:
         _check(bool(names) and not unknown, "variants",
                f"must be a comma-separated list of {', '.join(EDGE_VARIANTS)}" + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
         _check(self.target in EDGE_TARGETS, "target", f"must be one of {', '.join(EDGE_TARGETS)}")
-        _check(0.0 <= self.max_accuracy_drop <= 1.0, "max_accuracy_drop", "must be in [0, 1]")
+        _check(0.0 <= self.max_metric_change <= 10.0, "max_metric_change", "must be in [0, 10]")
         _check(self.fine_tune_epochs >= 1, "fine_tune_epochs", "must be at least 1")
         _check(0.0 < self.fine_tune_learning_rate < 1.0, "fine_tune_learning_rate", "must be in (0, 1)")
         _check(0.0 < self.prune_sparsity < 1.0, "prune_sparsity", "must be in (0, 1)")

@@ -16,6 +16,7 @@ from tfx import v1 as tfx
 from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
 from edgeflow.components.detection_evaluator import DetectionEvaluator
 from edgeflow.components.detection_example_gen import DetectionExampleGen
+from edgeflow.components.edge_export import edge_export_nodes
 from edgeflow.pipelines.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
@@ -46,8 +47,12 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
                                    min_map50=cfg.detection.min_map50, max_regression=cfg.eval.max_regression,
                                    baseline_model=last_blessed.outputs["model"])
     pusher = serving_pusher(cfg, trainer.outputs["model"], evaluator.outputs["blessing"])
+    # A blessed model also leaves as measured .tflite variants ending at the raw grid (batch 1, int8-able).
+    edge = edge_export_nodes(cfg, "detection", trainer.outputs["model_run"], example_gen.outputs["examples"],
+                             evaluator.outputs["blessing"], class_names, task_config=asdict(cfg.detection))
 
-    return local_pipeline(cfg, [example_gen, *checks.components, last_blessed, trainer, evaluator, pusher], beam_args)
+    return local_pipeline(cfg, [example_gen, *checks.components, last_blessed, trainer, evaluator, pusher, *edge],
+                          beam_args)
 
 def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     """Checks the labels (the generated digit set unless data.path is set), writes the report, builds."""

@@ -48,8 +48,9 @@ def read_span(cfg: PipelineConfig, pipeline_run_id: Optional[str]) -> Optional[i
         return None
     executions = store.get_executions_by_context(ctx.id)
     for ex in executions:  # the ExampleGen execution of a fresh run records its span
-        if "span" in ex.custom_properties:
-            return ex.custom_properties["span"].int_value
+        if "span" in ex.custom_properties:  # TFX records span 0 also for patterns without {SPAN}
+            spanned = "{SPAN" in ex.custom_properties["input_config"].string_value
+            return ex.custom_properties["span"].int_value if spanned else None
     # A cached ExampleGen execution does not; the Examples artifact it reused does.
     examples_type = store.get_artifact_type("Examples").id
     ids = [e.artifact_id for e in store.get_events_by_execution_ids([ex.id for ex in executions])]

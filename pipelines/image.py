@@ -11,7 +11,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
-from edgeflow.components.edge_export import EdgeExport
+from edgeflow.components.edge_export import edge_export_nodes
 from edgeflow.components.image_example_gen import ImageFolderExampleGen
 from edgeflow.components.image_folder import LABEL_KEY
 from edgeflow.components.shallow_baseline import ShallowBaseline
@@ -116,12 +116,10 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         extra, blessing = [shallow], shallow.outputs["lift_blessing"]
     pusher = serving_pusher(cfg, trainer.outputs["model"], blessing)
     # A blessed model also leaves as measured .tflite variants (TFMOT + TFLite), one shipped by policy.
-    edge_export = EdgeExport(
-        model_run=trainer.outputs["model_run"], transformed_examples=transform.outputs["transformed_examples"],
-        blessing=blessing, export_config=json.dumps(asdict(cfg.export)),
-        labels=json.dumps(list(class_names)), seed=cfg.train.seed)
+    edge = edge_export_nodes(cfg, "image", trainer.outputs["model_run"], transform.outputs["transformed_examples"],
+                             blessing, class_names)
     components = [example_gen, *checks.components, transform, baseline,
-                  *tuner, trainer, evaluator, *extra, pusher] + ([edge_export] if cfg.export.enabled else [])
+                  *tuner, trainer, evaluator, *extra, pusher, *edge]
 
     return local_pipeline(cfg, components, beam_args)
 

@@ -65,7 +65,8 @@ def _run_locked(cfg: PipelineConfig, beam_args: Sequence[str], tfx, tracking) ->
         results = read_run(cfg.metadata_path, cfg.name)
         if results.pushed_path:  # TF Serving's models.config and batching_parameters for the serving root
             from edgeflow.serving.layout import write_serving_files
-            write_serving_files(cfg.serving_root, cfg.serving.max_batch_size, cfg.serving.batch_timeout_ms)
+            write_serving_files(cfg.serving_root, cfg.serving.max_batch_size, cfg.serving.batch_timeout_ms,
+                                cfg.serving.container_root)
         if run is not None:
             tracking.log_results(cfg, results, log_file)
     if progress.cached:

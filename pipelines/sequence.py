@@ -12,6 +12,8 @@ from typing import Optional, Sequence, Tuple
 
 from tfx import v1 as tfx
 
+from edgeflow.components.edge_data import sequence_task_config
+from edgeflow.components.edge_export import edge_export_nodes
 from edgeflow.components.sequence_evaluator import SequenceEvaluator
 from edgeflow.components.sequence_example_gen import SequenceCsvExampleGen
 from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
@@ -58,8 +60,13 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
         max_baseline_ratio=seq.max_baseline_ratio, max_regression=cfg.eval.max_regression,
         baseline_model=last_blessed.outputs["model"])
     pusher = serving_pusher(cfg, trainer.outputs["model"], evaluator.outputs["blessing"])
+    # A blessed model also leaves as measured .tflite variants that take raw windows (statistics wrapped in).
+    edge = edge_export_nodes(cfg, "sequence", trainer.outputs["model_run"], example_gen.outputs["examples"],
+                             evaluator.outputs["blessing"], class_names, transform.outputs["transform_graph"],
+                             sequence_task_config(cfg, csv_path, target_index))
 
-    return local_pipeline(cfg, [example_gen, *checks.components, transform, last_blessed, trainer, evaluator, pusher],
+    return local_pipeline(cfg, [example_gen, *checks.components, transform, last_blessed, trainer, evaluator, pusher,
+                                *edge],
                           beam_args)
 
 def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int, int, Tuple[str, ...]]:

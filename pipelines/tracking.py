@@ -255,7 +255,7 @@ def log_edge_report(report: dict, folder: str) -> None:
         if "error" in row:
             continue
         mlflow.log_metrics({f"edge.{name}.size_bytes": row["size_bytes"], f"edge.{name}.gzip_bytes": row["gzip_bytes"],
-                            f"edge.{name}.accuracy": row["accuracy"],
+                            f"edge.{name}.{report['metric']}": row[report["metric"]],
                             f"edge.{name}.latency_p50_ms": row["latency_ms_1_thread"]["p50"],
                             f"edge.{name}.latency_p95_ms": row["latency_ms_1_thread"]["p95"]})
     mlflow.set_tag("edge.shipped", report["shipped"] or "none")

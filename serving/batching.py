@@ -24,7 +24,8 @@ class _Job:
         self.inputs, self.rows = inputs, rows
         self.result: Optional[Arrays] = None
         self.error: Optional[BaseException] = None
-        self.done = threading.Event()
+        self.done = threading.Lock()  # held until answered: a bare lock is the cheapest handoff between threads
+        self.done.acquire()
 
 
 def batch_rows(inputs: Arrays) -> int:
@@ -48,7 +49,7 @@ class Batcher:
             return self._run(inputs)
         job = _Job(inputs, rows)
         self._queue.put(job)
-        job.done.wait()
+        job.done.acquire()
         if job.error is not None:
             raise job.error
         return job.result
@@ -104,11 +105,11 @@ class Batcher:
         for job in jobs:
             job.result = {key: value[start:start + job.rows] for key, value in outputs.items()}
             start += job.rows
-            job.done.set()
+            job.done.release()
 
     def _finish(self, job: _Job) -> None:
         try:
             job.result = self._run(job.inputs)
         except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
             job.error = err
-        job.done.set()
+        job.done.release()

@@ -21,6 +21,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 PREDICT_METHOD = "tensorflow/serving/predict"
+REGRESS_METHOD = "tensorflow/serving/regress"
 
 
 def warmup_record(model_name: str, signature: str, inputs: Dict[str, np.ndarray]) -> prediction_log_pb2.PredictionLog:
@@ -51,13 +52,20 @@ def read_warmup_requests(model_dir: Path) -> Iterator[prediction_log_pb2.Predict
 
 def mark_classify_signatures(model_dir: str, keys: List[str]) -> None:
     """Sets the method name of signatures `keys` to ``tensorflow/serving/classify`` in saved_model.pb."""
+    mark_method_signatures(model_dir, keys, CLASSIFY_METHOD)
+
+
+def mark_method_signatures(model_dir: str, keys: List[str], method: str) -> None:
+    """Sets the method name of signatures `keys` to `method` (classify: ``inputs`` -> ``classes``,
+    ``scores``; regress: ``inputs`` -> ``outputs``) in saved_model.pb."""
+    outputs = {"outputs"} if method == REGRESS_METHOD else {"classes", "scores"}
     path = f"{model_dir}/saved_model.pb"
     saved_model = saved_model_pb2.SavedModel.FromString(tf.io.gfile.GFile(path, "rb").read())
     for meta_graph in saved_model.meta_graphs:
         for key in keys:
             signature = meta_graph.signature_def[key]
-            assert set(signature.inputs) == {"inputs"} and set(signature.outputs) == {"classes", "scores"}, key
-            signature.method_name = CLASSIFY_METHOD
+            assert set(signature.inputs) == {"inputs"} and set(signature.outputs) == outputs, key
+            signature.method_name = method
     with tf.io.gfile.GFile(path, "wb") as f:
         f.write(saved_model.SerializeToString())
 

@@ -127,6 +127,7 @@ class ModelManager:
     def _retire(self, name: str, servable: Servable) -> None:
         self._set_status(name, servable.version, State.UNLOADING)
         with servable.idle:
+            servable.retiring = True
             servable.idle.wait_for(lambda: servable.inflight == 0, timeout=60)
         servable.close()
         self._set_status(name, servable.version, State.END)
@@ -148,7 +149,8 @@ class ModelManager:
         finally:
             with servable.idle:
                 servable.inflight -= 1
-                servable.idle.notify_all()
+                if servable.retiring:  # only a retiring version has someone waiting for it to go idle
+                    servable.idle.notify_all()
 
     def describe(self) -> str:
         return ", ".join(f"{n} version {s.version}" for n, s in sorted(self._serving.items()))

@@ -3,6 +3,8 @@
 ``GET  /v1/models/{name}[/versions/{v}]``            model version status
 ``GET  /v1/models/{name}[/versions/{v}]/metadata``   signature defs
 ``POST /v1/models/{name}[/versions/{v}]:predict``    row (``instances``) or columnar (``inputs``) form
+``POST /v1/models/{name}[/versions/{v}]:classify``   ``{"examples": [...]}`` (see rest_examples.py)
+``POST /v1/models/{name}[/versions/{v}]:regress``    likewise
 Errors are ``{"error": "<one sentence>"}`` with the HTTP status TF Serving gives the same gRPC code.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from edgeflow.serving.errors import ServingError, invalid, not_found
 from edgeflow.serving.manager import ModelManager
+from edgeflow.serving.rest_examples import classify_json, regress_json
 from edgeflow.serving.tensors import format_rest_outputs, parse_rest_inputs
 
 log = logging.getLogger("edgeflow.serving")
@@ -67,7 +70,7 @@ def make_handler(manager: ModelManager, max_request_bytes: int):
             match = ROUTE.match(self.path.split("?", 1)[0])
             if not match:
                 raise not_found(f"Malformed request: {self.command} {self.path}; use /v1/models/<name>"
-                                "[/versions/<version>][:predict|/metadata]")
+                                "[/versions/<version>][:predict|:classify|:regress|/metadata]")
             if match["label"]:
                 raise invalid(f"version label {match['label']!r} is not configured; use /versions/<number>")
             return match["name"], int(match["version"]) if match["version"] else None, match["tail"] or ""
@@ -95,12 +98,12 @@ def make_handler(manager: ModelManager, max_request_bytes: int):
                     return self._reply(200, metadata_json(manager, name, version))
                 if method == "POST" and tail == ":predict":
                     return self._reply(200, predict_json(manager, name, version, body))
-                if method == "POST" and tail in (":classify", ":regress"):
-                    raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                                       f"edgeflow serve answers {tail[1:]} over gRPC only; use the "
-                                       f"{tail[1:].capitalize()} RPC or :predict")
+                if method == "POST" and tail == ":classify":
+                    return self._reply(200, classify_json(manager, name, version, body))
+                if method == "POST" and tail == ":regress":
+                    return self._reply(200, regress_json(manager, name, version, body))
                 raise not_found(f"Malformed request: {method} {self.path}; use GET for status and "
-                                "/metadata, POST for :predict")
+                                "/metadata, POST for :predict, :classify or :regress")
             except ServingError as err:
                 too_large = length > max_request_bytes
                 if too_large:  # read and drop the body, unstored, so the client gets the answer

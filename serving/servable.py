@@ -109,6 +109,7 @@ class Servable:
         self.signatures = {key: Signature(key, self.signature_defs[key], fn, batching)
                            for key, fn in self._loaded.signatures.items() if key in self.signature_defs}
         self.inflight = 0
+        self.retiring = False
         self.idle = threading.Condition()
 
     def signature(self, key: str) -> Signature:

@@ -6,12 +6,16 @@ same layout on disk, so what it serves the real server serves too.
 """
 from __future__ import annotations
 
+import json
 import logging
 import signal
+import subprocess
+import sys
 import threading
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import List
 
 import grpc
 
@@ -35,6 +39,9 @@ class ServerOptions:
     poll_seconds: float = 1.0
     max_request_bytes: int = 16 * 1024 * 1024
     grpc_threads: int = 64
+    workers: int = 1  # server processes sharing the gRPC port (SO_REUSEPORT), each with its own batchers
+    rest: bool = True  # extra workers serve gRPC only
+    container_root: str = "/models"  # base paths in models.container.config
 
 
 class ModelServer:
@@ -54,16 +61,19 @@ class ModelServer:
 
     def start(self) -> "ModelServer":
         o = self.options
-        write_serving_files(o.root, o.max_batch_size, o.batch_timeout_ms)
+        write_serving_files(o.root, o.max_batch_size, o.batch_timeout_ms, o.container_root)
         self.manager.start()
         limits = [("grpc.max_receive_message_length", o.max_request_bytes),
-                  ("grpc.max_send_message_length", 64 * 1024 * 1024)]
+                  ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                  ("grpc.so_reuseport", 1)]  # so extra workers can listen on the same port
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=o.grpc_threads), options=limits)
         add_services(self._grpc, self.manager)
         self.grpc_port = self._grpc.add_insecure_port(f"{o.host}:{o.grpc_port}")
         if not self.grpc_port:
             raise EdgeflowError(f"cannot listen on {o.host}:{o.grpc_port} for gRPC; pick a free port with --port")
         self._grpc.start()
+        if not o.rest:
+            return self
         try:
             self._rest = make_rest_server(self.manager, o.host, o.rest_port, o.max_request_bytes)
         except OSError as err:
@@ -83,17 +93,45 @@ class ModelServer:
         self.manager.close()
 
 
-def serve_forever(options: ServerOptions) -> int:
+def start_workers(options: ServerOptions, grpc_port: int) -> List[subprocess.Popen]:
+    """Starts ``options.workers - 1`` more server processes on `grpc_port` (gRPC only, own batchers)."""
+    extra = replace(options, root=str(options.root), grpc_port=grpc_port, workers=1, rest=False)
+    return [subprocess.Popen([sys.executable, "-m", "edgeflow.serving.server", json.dumps(asdict(extra))])
+            for _ in range(options.workers - 1)]
+
+
+def stop_workers(workers: List[subprocess.Popen], grace_s: float = 10.0) -> None:
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def serve_forever(options: ServerOptions, announce: bool = True) -> int:
     """Serves until SIGTERM or Ctrl-C, then finishes the requests in flight and exits."""
     server = ModelServer(options).start()
-    print(f"edgeflow serve: gRPC on {options.host}:{server.grpc_port}, REST on "
-          f"http://{options.host}:{server.rest_port}/v1/models/<name>; serving {server.manager.describe()} "
-          f"(Ctrl-C to stop)", flush=True)
+    workers = start_workers(options, server.grpc_port) if options.workers > 1 else []
+    if announce:
+        print(f"edgeflow serve: gRPC on {options.host}:{server.grpc_port}"
+              f"{f' ({options.workers} worker processes)' if workers else ''}, REST on "
+              f"http://{options.host}:{server.rest_port}/v1/models/<name>; serving {server.manager.describe()} "
+              f"(Ctrl-C to stop)", flush=True)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     while not stopping.wait(0.5):
         pass
-    print("edgeflow serve: stopping (finishing requests in flight)", flush=True)
+    if announce:
+        print("edgeflow serve: stopping (finishing requests in flight)", flush=True)
+    stop_workers(workers)
     server.stop()
     return 0
+
+
+if __name__ == "__main__":  # an extra worker process, started by start_workers (runpy imported edgeflow first)
+    values = json.loads(sys.argv[1])
+    sys.exit(serve_forever(ServerOptions(**{**values, "root": Path(values["root"])}), announce=False))

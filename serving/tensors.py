@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from edgeflow.serving.errors import invalid
@@ -25,15 +26,66 @@ from edgeflow.serving.errors import invalid
 Arrays = Dict[str, np.ndarray]
 
 
+# dtypes read and written directly (the wire layout of tensor_content is little-endian numpy);
+# the rest (half, complex, resource, ...) go through TensorFlow's slower general converters.
+_DIRECT = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64, types_pb2.DT_INT32: np.int32,
+           types_pb2.DT_INT64: np.int64, types_pb2.DT_UINT8: np.uint8, types_pb2.DT_INT8: np.int8,
+           types_pb2.DT_INT16: np.int16, types_pb2.DT_UINT16: np.uint16, types_pb2.DT_UINT32: np.uint32,
+           types_pb2.DT_UINT64: np.uint64, types_pb2.DT_BOOL: np.bool_}
+_ENUM_OF = {np.dtype(v): k for k, v in _DIRECT.items()}
+_VALUES_FIELD = {types_pb2.DT_FLOAT: "float_val", types_pb2.DT_DOUBLE: "double_val", types_pb2.DT_INT64: "int64_val",
+                 types_pb2.DT_UINT32: "uint32_val", types_pb2.DT_UINT64: "uint64_val", types_pb2.DT_BOOL: "bool_val"}
+
+
+def _direct_ndarray(proto) -> Optional[np.ndarray]:
+    """The array of a string or plain numeric TensorProto, or None when only TensorFlow can read it."""
+    if proto.tensor_shape.unknown_rank:
+        return None
+    shape = [d.size for d in proto.tensor_shape.dim]
+    count = int(np.prod(shape)) if shape else 1
+    if proto.dtype == types_pb2.DT_STRING:
+        values = proto.string_val
+        if len(values) != count:
+            return None
+        array = np.empty(count, dtype=object)
+        array[:] = list(values)
+        return array.reshape(shape)
+    numpy_dtype = _DIRECT.get(proto.dtype)
+    if numpy_dtype is None:
+        return None
+    if proto.tensor_content:
+        array = np.frombuffer(proto.tensor_content, dtype=numpy_dtype)
+    else:
+        values = getattr(proto, _VALUES_FIELD.get(proto.dtype, "int_val"))
+        array = np.array(values, dtype=numpy_dtype)
+    return array.reshape(shape) if array.size == count else None  # a short value list: TF repeats the last
+
+
 def from_tensor_proto(proto) -> np.ndarray:
+    """A request's TensorProto as a numpy array (strings as an object array of bytes)."""
     try:
-        return tf.make_ndarray(proto)
+        direct = _direct_ndarray(proto)
+        return direct if direct is not None else tf.make_ndarray(proto)
     except Exception as err:  # noqa: BLE001 - a malformed TensorProto
         raise invalid(f"a request tensor could not be read ({err}); send a well-formed TensorProto") from None
 
 
-def to_tensor_proto(array: np.ndarray):
-    return tf.make_tensor_proto(array)
+def to_tensor_proto(array: np.ndarray, proto: Optional[tensor_pb2.TensorProto] = None) -> tensor_pb2.TensorProto:
+    """Writes `array` into `proto` (a new TensorProto by default), as ``tf.make_tensor_proto`` would."""
+    proto = tensor_pb2.TensorProto() if proto is None else proto
+    array = np.asarray(array)
+    if array.dtype.kind in "OSU":
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.flat)
+    elif array.dtype in _ENUM_OF:
+        proto.dtype = _ENUM_OF[array.dtype]
+        proto.tensor_content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    else:
+        proto.CopyFrom(tf.make_tensor_proto(array))
+        return proto
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
+    return proto
 
 
 def _decode_b64(value: Any) -> Any:

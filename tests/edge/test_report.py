@@ -4,7 +4,8 @@ from edgeflow.components.edge_report import choose_variant, format_table
 
 def _row(size, change, tpu):
     lat = {"p50": 0.1, "p95": 0.2}
-    return {"size_bytes": size, "gzip_bytes": size // 2, "accuracy": 0.9 + change / 100, "accuracy_change_points": change,
+    return {"size_bytes": size, "gzip_bytes": size // 2, "accuracy": 0.9 + change / 100, "metric_change": change / 100,
+            "degradation": -change / 100,
             "latency_ms_1_thread": lat, "latency_ms_all_threads": lat, "edgetpu_compatible": tpu}
 
 
@@ -24,7 +25,8 @@ def test_edgetpu_target_ships_only_tpu_compatible_variants():
 
 
 def test_table_marks_the_shipped_variant_and_failures():
-    report = {"variants": ROWS, "keras": {"accuracy": 0.9, "latency_ms": {"p50": 1.0, "p95": 2.0}}, "shipped": "qat_int8"}
+    report = {"variants": ROWS, "metric": "accuracy", "keras": {"accuracy": 0.9, "latency_ms": {"p50": 1.0, "p95": 2.0}},
+              "shipped": "qat_int8"}
     lines = format_table(report)
     assert any(ln.startswith("qat_int8") and "<- shipped" in ln and " 0.29 " in ln for ln in lines)
     assert any(ln.startswith("broken") and "failed: crashed" in ln for ln in lines)

@@ -19,11 +19,12 @@ def shipped(variant_files, tmp_path_factory):
     from sklearn.datasets import load_digits
 
     from edgeflow.components.edge_models import write_variant
+    from edgeflow.components.edge_tasks import classification_task, image_preprocessing
 
     folder = tmp_path_factory.mktemp("device")
     model = folder / "model.tflite"
     model.write_bytes(variant_files["int8"].read_bytes())
-    write_variant(model, "int8", LABELS)
+    write_variant(model, "int8", classification_task(LABELS, image_preprocessing(8, 8, 1)))
     d = load_digits()
     index = int(np.flatnonzero(d.target == 3)[-1])  # from the eval part (index >= 1400)
     image = folder / "three.png"
@@ -82,3 +83,15 @@ def test_cli_reports_a_missing_model(tmp_path, capsys):
 
     assert main(["predict", str(tmp_path / "none.tflite"), "x.png"]) == 1
     assert "edgeflow-edge: error: no model file" in capsys.readouterr().err
+
+
+def test_runtime_notices_are_dropped_but_errors_still_reach_stderr(capfd):
+    import os
+
+    from edgeflow.edge.runtime import runtime_notices_dropped
+
+    with runtime_notices_dropped():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nERROR: the delegate failed\n")
+    err = capfd.readouterr().err
+    assert "ERROR: the delegate failed" in err and "XNNPACK" not in err
+

@@ -46,6 +46,16 @@ def test_run_is_recorded_in_mlflow(tiny_image_run):
     assert run.data.tags["blessed"] == "true" and run.data.tags["pushed_path"] == outcome.results.pushed_path
 
 
+def test_run_history_lists_the_run_without_a_span(tiny_image_run):
+    from edgeflow.pipelines.history import format_runs, list_runs
+
+    cfg, outcome = tiny_image_run
+    (record,) = [r for r in list_runs(cfg) if r.mlflow_run_id == outcome.mlflow_run_id]
+    assert record.status == "FINISHED" and record.outcome == "pushed"
+    assert record.span is None  # data.pattern has no {SPAN}, though TFX records span 0
+    assert "pushed" in format_runs([record])[1]
+
+
 def test_a_failed_run_keeps_earlier_outputs_and_is_marked_failed(tiny_image_run, tmp_path):
     cfg, outcome = tiny_image_run
     bad = tmp_path / "bad"

@@ -41,6 +41,31 @@ def test_forecast_run_beats_the_baselines_and_serves_raw_windows(forecast_run):
     forecast = serve(window=tf.constant(window))["forecast"].numpy()
     assert forecast.shape == (1, 3)
     assert np.abs(forecast - csv[-3:]).max() < 3.0  # a few hours ahead, within 3 deg F
+    check_edge_export(cfg, window, forecast)
+
+
+# Largest |forecast difference| from the Keras model allowed per variant, in the target's units (deg F).
+FORECAST_TOLERANCE = {"float32": 1e-3, "int8": 10.0}
+
+
+def check_edge_export(cfg, window, pushed_forecast):
+    """EdgeExport's .tflite takes the same raw window as the pushed model and answers in deg F."""
+    import json
+
+    from edgeflow.edge.runtime import EdgeModel
+
+    folder = sorted(cfg.pipeline_root.glob("EdgeExport/edge_models/*/report.json"))[-1].parent
+    report = json.loads((folder / "report.json").read_text())
+    assert report["task"] == "forecast" and report["metric"] == "mae"
+    for name, row in report["variants"].items():
+        assert "error" not in row, row
+        assert row["max_abs_output_diff"] <= FORECAST_TOLERANCE[name]
+    assert report["variants"]["float32"]["degradation"] < 0.01  # relative MAE increase
+    info = json.loads((folder / "float32.json").read_text())
+    assert info["task"] == "forecast" and info["input"]["shape"] == [1, 48, 1]
+    assert info["forecast"] == {"window": 48, "horizon": 3, "features": ["temp"], "target": "temp"}
+    edge_forecast = EdgeModel(folder / "float32.tflite").run(window)
+    np.testing.assert_allclose(edge_forecast, pushed_forecast, atol=1e-3)
 
 
 @pytest.mark.e2e
@@ -49,7 +74,8 @@ def test_classify_run_beats_the_shallow_baseline_and_serves_a_digit(tmp_path_fac
     import tensorflow as tf
     from sklearn.datasets import load_digits
 
-    cfg, outcome = run(tmp_path_factory.mktemp("sequence-classify"), "classify", "sequence.limit=600")
+    cfg, outcome = run(tmp_path_factory.mktemp("sequence-classify"), "classify", "sequence.limit=600",
+                       "export.enabled=false")
     r = outcome.results
     assert r.metrics["accuracy"] > r.metrics["baseline.shallow.accuracy"]
     assert r.blessed and r.pushed_path
@@ -70,7 +96,7 @@ def test_a_worse_second_model_is_not_blessed_and_mlflow_says_why(forecast_run):
 
     first_cfg, first = forecast_run
     cfg, outcome = run(first_cfg.output_dir, "forecast", "sequence.limit=900", "train.epochs=1",
-                       "train.learning_rate=0.000001", "sequence.anchor=none")
+                       "train.learning_rate=0.000001", "sequence.anchor=none", "export.enabled=false")
     r = outcome.results
     assert first.results.blessed and not r.blessed and r.pushed_path is None
     assert r.metrics["last_blessed.mae"] == pytest.approx(first.results.metrics["mae"], rel=1e-4)

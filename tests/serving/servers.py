@@ -90,3 +90,20 @@ class ServerProcess:
             code = self.process.wait()
         self.log.close()
         return code
+
+
+def save_regressor(path: Path) -> str:
+    """A tiny SavedModel with a regress signature: tf.Examples with float feature ``x`` (2 values)
+    -> ``outputs`` = their sum, (B,)."""
+    import tensorflow as tf
+
+    from edgeflow.serving.export import REGRESS_METHOD, mark_method_signatures
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def regress(inputs):
+        x = tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([2], tf.float32)})["x"]
+        return {"outputs": tf.reduce_sum(x, axis=1)}
+
+    tf.saved_model.save(tf.Module(), str(path), signatures={"regress": regress, "serving_default": regress})
+    mark_method_signatures(str(path), ["regress"], REGRESS_METHOD)
+    return str(path)

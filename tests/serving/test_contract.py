@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
+                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
+                                     regression_pb2)
 
-from tests.serving.servers import IMPLEMENTATIONS, ServerProcess, add_version, http
+from tests.serving.servers import IMPLEMENTATIONS, ServerProcess, add_version, http, save_regressor
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MAX_REQUEST_BYTES = 1 << 20
@@ -21,6 +22,7 @@ def server(request, pushed_image_model, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"serving-{request.param}")
     (root / "image").mkdir()
     add_version(root / "image", pushed_image_model, 1)
+    save_regressor(root / "regressor" / "1")
     proc = ServerProcess(request.param, root, root / "server.log",
                          extra=["--set", f"serving.max_request_bytes={MAX_REQUEST_BYTES}"])
     try:
@@ -75,6 +77,45 @@ def test_classify_on_examples(stubs):
     result = stubs[0].Classify(request, timeout=30).result.classifications[0]
     assert [c.label for c in result.classes] == [str(i) for i in range(10)]
     assert abs(sum(c.score for c in result.classes) - 1.0) < 1e-4
+
+
+def test_rest_classify_answers_like_grpc_classify(stubs, server):
+    b64 = {"b64": base64.b64encode(png(0)).decode()}
+    code, body = http("POST", f"{server.rest}/image:classify",
+                      {"signature_name": "classify", "examples": [{"image_raw": b64}, {"image_raw": b64}]})
+    assert code == 200 and len(body["results"]) == 2
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name, request.model_spec.signature_name = "image", "classify"
+    request.input.example_list.examples.add().features.feature["image_raw"].bytes_list.value.append(png(0))
+    [result] = stubs[0].Classify(request, timeout=30).result.classifications
+    assert [label for label, _ in body["results"][0]] == [c.label for c in result.classes]
+    assert np.allclose([score for _, score in body["results"][1]], [c.score for c in result.classes], atol=1e-5)
+
+
+def test_regress_over_grpc_and_rest(stubs, server):
+    request = regression_pb2.RegressionRequest()
+    request.model_spec.name, request.model_spec.signature_name = "regressor", "regress"
+    for pair in ([1.0, 2.0], [0.5, -4.0]):
+        request.input.example_list.examples.add().features.feature["x"].float_list.value.extend(pair)
+    response = stubs[0].Regress(request, timeout=30)
+    assert [r.value for r in response.result.regressions] == [3.0, -3.5]
+    code, body = http("POST", f"{server.rest}/regressor/versions/1:regress",
+                      {"signature_name": "regress", "examples": [{"x": [1.0, 2.5]}, {"x": [2.0, 2.0]}]})
+    assert code == 200 and body == {"results": [3.5, 4.0]}
+
+
+@pytest.mark.parametrize("path, body, status", [
+    ("image:classify", {"examples": [{"image_raw": {"b64": "AAAA"}}]}, 400),
+    ("image:classify", {"signature_name": "classify", "examples": [{"image_raw": {"b64": "x"}}]}, 400),
+    ("image:classify", {"signature_name": "classify", "examples": []}, 400),
+    ("regressor:regress", {"signature_name": "regress", "examples": [{"x": [1.0]}]}, 400),
+    ("regressor:regress", {"signature_name": "regress", "examples": [{"x": [2, 2]}]}, 400),
+    ("regressor:classify", {"signature_name": "regress", "examples": [{"x": [1.0, 2.0]}]}, 400),
+], ids=["predict-signature", "bad-base64", "no-examples", "wrong-feature-length", "int-for-float-feature",
+    "classify-on-regress-signature"])
+def test_bad_rest_classify_and_regress_requests(server, path, body, status):
+    code, answer = http("POST", f"{server.rest}/{path}", body)
+    assert code == status and answer["error"]
 
 
 def test_classify_on_a_predict_signature_is_a_failed_precondition(stubs):

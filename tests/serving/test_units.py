@@ -2,6 +2,7 @@
 A tiny SavedModel (x (B, 2) -> y = x @ [1, 1]) stands in for a trained one."""
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -120,6 +121,10 @@ def test_models_config_lists_every_model_with_a_version(tmp_path, tiny_model):
     assert read_models_config(config) == {"a": (tmp_path / "a").resolve()}
     assert list_versions(tmp_path / "a") == [3] and find_models(tmp_path).keys() == {"a"}
     assert "max_batch_size { value: 8 }" in (tmp_path / "batching_parameters").read_text()
+    # the container's copy parses as a ModelServerConfig, with base paths under the mount point
+    assert read_models_config(tmp_path / "models.container.config") == {"a": Path("/models/a")}
+    write_serving_files(tmp_path, container_root="/srv/tf")
+    assert read_models_config(tmp_path / "models.container.config") == {"a": Path("/srv/tf/a")}
 
 
 def test_export_marks_classify_and_writes_warmup(tiny_model):
@@ -138,6 +143,10 @@ def test_op_error_text_keeps_the_useful_line():
 def test_serving_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="serving.grpc_port"):
         load_config("image", overrides=["serving.grpc_port=70000"])
+    for bad, key in (("serving.workers=0", "serving.workers"), ("serving.container_root=models",
+                                                                 "serving.container_root")):
+        with pytest.raises(ConfigError, match=key):
+            load_config("image", overrides=[bad])
     assert load_config("image", overrides=["serving.max_batch_size=4"]).serving.max_batch_size == 4
 
 
@@ -187,3 +196,30 @@ def test_a_version_that_fails_warmup_is_not_swapped_in(tmp_path, tiny_model):
             assert servable.version == 1
     finally:
         manager.close()
+
+
+# ---- TensorProto conversion (the gRPC hot path, without tf.make_tensor_proto/make_ndarray) --
+@pytest.mark.parametrize("array", [
+    np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, -2], np.int64), np.array([[7]], np.int32),
+    np.array([3, 4], np.uint8), np.array([True, False]), np.array([b"a", b"\0b"], dtype=object),
+    np.array(2.5, np.float64), np.array([1.0, 2.0], np.float16), np.zeros([0, 4], np.float32)],
+    ids=["float32", "int64", "int32", "uint8", "bool", "bytes", "scalar", "float16-fallback", "empty"])
+def test_tensor_proto_conversion_matches_tensorflow(array):
+    from edgeflow.serving.tensors import from_tensor_proto, to_tensor_proto
+
+    ours = to_tensor_proto(array)
+    assert ours.dtype == tf.make_tensor_proto(array).dtype
+    for proto in (ours, tf.make_tensor_proto(array)):  # ours read by TF, and TF's read by ours
+        back = tf.make_ndarray(proto) if proto is ours else from_tensor_proto(proto)
+        assert back.dtype == array.dtype and back.shape == array.shape and (back == array).all()
+
+
+def test_tensor_proto_with_value_fields_and_repeated_last_value():
+    from edgeflow.serving.tensors import from_tensor_proto
+
+    proto = tf.make_tensor_proto([1.5, 2.5])
+    proto.ClearField("tensor_content")
+    proto.float_val.extend([1.5, 2.5])
+    assert from_tensor_proto(proto).tolist() == [1.5, 2.5]
+    filled = tf.make_tensor_proto(7, shape=[3])  # one value, repeated by TensorFlow
+    assert from_tensor_proto(filled).tolist() == [7, 7, 7]
