@@ -45,7 +45,7 @@ class EpochProgress(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, "seconds": round(time.time() - self._t0, 2)}
         row.update({k: float(v) for k, v in (logs or {}).items()})
         self.history.append(row)
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds", "lr"))
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds", "lr"))
         log.info("  epoch %d/%d  %s  (%.1fs)", epoch + 1, self.epochs, shown, row["seconds"])
         with tf.io.gfile.GFile(self.history_path, "w") as f:
             json.dump(self.history, f, indent=1)
@@ -58,8 +58,9 @@ def cosine_schedule(base_lr: float, epochs: int):
 
 def learning_rate_callbacks(cfg: TrainConfig) -> list:
     if cfg.lr_schedule == "plateau":
-        return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
-                                                  patience=max(1, cfg.early_stopping_patience // 2), min_lr=1e-5)]
+        return [keras.callbacks.ReduceLROnPlateau(  # min_delta 0: a forecaster's loss is ~1e-4, Keras' default
+            monitor="val_loss", factor=0.5, patience=max(1, cfg.early_stopping_patience // 2), min_lr=1e-5,
+            min_delta=0.0)]
     if cfg.lr_schedule == "cosine":
         return [keras.callbacks.LearningRateScheduler(cosine_schedule(cfg.learning_rate, cfg.epochs))]
     return []

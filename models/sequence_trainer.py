@@ -21,23 +21,31 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from edgeflow.components.sequence_data import LABEL_KEY, WINDOW_KEY
+from edgeflow.components.sequence_data import LABEL_KEY, TIME_KEY, WINDOW_KEY
 from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.rnn import build_rnn, compile_rnn, seasonal_change_scale
+from edgeflow.models.validation import split_by_time, split_indices
 from edgeflow.models.sequence_transform import TARGET_FEATURE, TARGET_MEAN, TARGET_STD, WINDOW_FEATURE
 from edgeflow.pipelines.config import SequenceConfig, TrainConfig, from_dict
 
 log = logging.getLogger("edgeflow.train")
 
 
-def _dataset(files, data_accessor, tft_output, label_key: str, shape, batch_size: int, seed: int, shuffle: bool):
-    """(B, W, F) normalized windows with their labels: (B, H) normalized targets or (B, 1) class ids."""
-    return data_accessor.tf_dataset_factory(
+def load_train_split(files, data_accessor, tft_output, label_key: str, shape, with_time: bool):
+    """The train split in memory, in file order: x (N, W, F) normalized windows, y (N, H) normalized
+    targets or (N, 1) class ids, and (forecast) the row index of each window's first target step (N,)."""
+    batches = data_accessor.tf_dataset_factory(
         files,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label_key, num_epochs=1,
-                                       shuffle=shuffle, shuffle_seed=seed),
+        tfxio.TensorFlowDatasetOptions(batch_size=1024, label_key=label_key, num_epochs=1, shuffle=False),
         tft_output.transformed_metadata.schema,
-    ).map(lambda features, label: (tf.reshape(features[WINDOW_FEATURE], [-1, *shape]), label))
+    )
+    xs, ys, steps = [], [], []
+    for features, label in batches:
+        xs.append(tf.reshape(features[WINDOW_FEATURE], [-1, *shape]).numpy())
+        ys.append(label.numpy())
+        if with_time:
+            steps.append(tf.reshape(features[TIME_KEY], [-1]).numpy())
+    return np.concatenate(xs), np.concatenate(ys), (np.concatenate(steps) if with_time else None)
 
 
 def export_signatures(model, tft_output, task: str, window: int, features: int, class_names=()):
@@ -71,20 +79,28 @@ def run_fn(fn_args: tfx.components.FnArgs):
     window, features, class_names = seq.window, cc["features"], cc.get("class_names") or []
     tf.keras.utils.set_random_seed(train.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    label_key = TARGET_FEATURE if seq.task == "forecast" else LABEL_KEY
-    make = lambda files, shuffle: _dataset(files, fn_args.data_accessor, tft_output, label_key,  # noqa: E731
-                                           (window, features), train.batch_size, train.seed, shuffle)
+    forecast = seq.task == "forecast"
+    label_key = TARGET_FEATURE if forecast else LABEL_KEY
+    x, y, steps = load_train_split(fn_args.train_files, fn_args.data_accessor, tft_output, label_key,
+                                   (window, features), with_time=forecast)
+    # Early stopping, the checkpoint and the LR schedule watch a hold-out of the train split, never
+    # the eval split the Evaluator scores: the latest windows for a series, every k-th sequence else.
+    fit, held = (split_by_time(steps, train.validation_fraction, window, seq.horizon) if forecast
+                 else split_indices(len(x), train.validation_fraction))
+    log.info("  %d train windows: %d fitted, %d held out for validation%s", len(x), len(fit), len(held),
+             f", {len(x) - len(fit) - len(held)} in the gap between" if forecast else "")
+    fit_ds = tf.data.Dataset.from_tensor_slices((x[fit], y[fit])).shuffle(len(fit), seed=train.seed)
+    validation_ds = tf.data.Dataset.from_tensor_slices((x[held], y[held]))
     change_scale = 1.0
-    if seq.task == "forecast" and seq.inputs == "seasonal_change":  # from the train split's normalized windows
-        train_windows = np.concatenate([x.numpy() for x, _ in make(fn_args.train_files, False)])
-        change_scale = seasonal_change_scale(train_windows, seq.season, cc.get("target_index", 0))
-        log.info("  seasonal change of the target: std %.4f (standardized units) on %d train windows",
-                 change_scale, len(train_windows))
-    model = build_rnn(window, features, seq.horizon if seq.task == "forecast" else len(class_names), seq,
+    if forecast and seq.inputs == "seasonal_change":  # from the fitted windows
+        change_scale = seasonal_change_scale(x[fit], seq.season, cc.get("target_index", 0))
+        log.info("  seasonal change of the target: std %.4f (standardized units) on %d windows",
+                 change_scale, len(fit))
+    model = build_rnn(window, features, seq.horizon if forecast else len(class_names), seq,
                       target_index=cc.get("target_index", 0), change_scale=change_scale)
     compile_rnn(model, seq.task, train.learning_rate)
     log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
-    model.fit(make(fn_args.train_files, True), validation_data=make(fn_args.eval_files, False),
+    model.fit(fit_ds.batch(train.batch_size), validation_data=validation_ds.batch(train.batch_size),
               epochs=train.epochs, verbose=0, callbacks=build_callbacks(train, fn_args.model_run_dir))
     save_bare_model(model, fn_args.model_run_dir)  # before export_signatures attaches the Transform layer
     model.save(fn_args.serving_model_dir, save_format="tf",

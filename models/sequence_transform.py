@@ -10,7 +10,7 @@ forecast column among the F features).
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from edgeflow.components.sequence_data import LABEL_KEY, TARGET_KEY, WINDOW_KEY
+from edgeflow.components.sequence_data import LABEL_KEY, TARGET_KEY, TIME_KEY, WINDOW_KEY
 
 WINDOW_FEATURE = "window_norm"  # (B, W * F) standardized
 TARGET_FEATURE = "target_norm"  # forecast: (B, H) standardized like the target column
@@ -36,6 +36,8 @@ def preprocessing_fn(inputs, custom_config):
         outputs[TARGET_MEAN], outputs[TARGET_STD] = ones * mean[t], ones * std[t]
         if TARGET_KEY in inputs:
             outputs[TARGET_FEATURE] = (tf.cast(inputs[TARGET_KEY], tf.float32) - mean[t]) / std[t]
+        if TIME_KEY in inputs:  # the Trainer holds out the latest train windows for validation
+            outputs[TIME_KEY] = inputs[TIME_KEY]
     elif LABEL_KEY in inputs:
         outputs[LABEL_KEY] = inputs[LABEL_KEY]
     return outputs

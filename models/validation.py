@@ -6,6 +6,10 @@ score the model on data that helped choose it, and its metrics would be optimist
 trainer holds out every k-th example of the *train* split (k = round(1 / fraction), in the
 split's file order, so the hold-out is the same on every run of the same data) and the eval
 split is seen only by the Evaluator.
+
+Windows of one series overlap, so for forecasting the hold-out is the *latest* train windows
+instead (:func:`split_by_time`), with a gap so that no fitted window's target reaches into a
+validation window's input: the same rule the sequence ExampleGen uses between train and eval.
 """
 from __future__ import annotations
 
@@ -32,3 +36,17 @@ def split_dataset(examples, fraction: float):
     indexed = examples.enumerate()
     pick = lambda held: indexed.filter(lambda i, _: (i % k == k - 1) == held).map(lambda _, ex: ex)  # noqa: E731
     return pick(False), pick(True)
+
+
+def split_by_time(target_steps: np.ndarray, fraction: float, window: int, horizon: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(fit, validation) indices of forecast windows by the row index of their first target step.
+
+    Validation: the latest `fraction` of the windows (first target step >= cut). Fit: windows whose
+    last target step comes before the first input step of every validation window
+    (step + horizon <= cut - window); the windows in between are used by neither.
+    """
+    steps = np.asarray(target_steps).reshape(-1)
+    if steps.size == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    cut = np.sort(steps)[int(len(steps) * (1.0 - fraction))] if len(steps) > 1 else steps[0] + 1
+    return np.nonzero(steps + horizon <= cut - window)[0], np.nonzero(steps >= cut)[0]

@@ -11,9 +11,9 @@ def summary_lines(cfg: PipelineConfig, outcome: RunOutcome) -> list:
     if r.example_counts:
         lines.append("   examples: " + ", ".join(f"{k} {v}" for k, v in sorted(r.example_counts.items())))
     if r.history:
-        metric = "val_accuracy" if "val_accuracy" in r.history[-1] else "val_loss"
+        metric = next((m for m in ("val_accuracy", "val_mae") if m in r.history[-1]), "val_loss")
         lines.append(f"   trained:  {len(r.history)} epochs, final {metric} "
-                     f"{r.history[-1].get(metric, float('nan')):.4f}")
+                     f"{r.history[-1].get(metric, float('nan')):.4g} (validation hold-out)")
     if "accuracy" in r.metrics:
         lines.append(f"   eval accuracy: {r.metrics['accuracy']:.4f}  (bar: {cfg.eval.min_accuracy})")
     if "mae_ratio_to_best_baseline" in r.metrics:
