@@ -48,9 +48,8 @@ def read_span(cfg: PipelineConfig, pipeline_run_id: Optional[str]) -> Optional[i
         return None
     executions = store.get_executions_by_context(ctx.id)
     for ex in executions:  # the ExampleGen execution of a fresh run records its span
-        if "span" in ex.custom_properties:  # TFX records span 0 also for patterns without {SPAN}
-            spanned = "{SPAN" in ex.custom_properties["input_config"].string_value
-            return ex.custom_properties["span"].int_value if spanned else None
+        if "span" in ex.custom_properties:
+            return ex.custom_properties["span"].int_value
     # A cached ExampleGen execution does not; the Examples artifact it reused does.
     examples_type = store.get_artifact_type("Examples").id
     ids = [e.artifact_id for e in store.get_events_by_execution_ids([ex.id for ex in executions])]
@@ -68,6 +67,11 @@ def _outcome(run) -> str:
     return "pushed" if blessed == 1.0 else "not blessed" if blessed == 0.0 else "finished"
 
 
+def _spanned(run) -> bool:
+    """Whether the run's data.pattern had {SPAN} (TFX records span 0 for every other run too)."""
+    return "{SPAN" in run.data.params.get("data.pattern", "{SPAN}")
+
+
 def list_runs(cfg: PipelineConfig, limit: int = 50) -> List[RunRecord]:
     """The newest `limit` runs of the pipeline, newest first."""
     client = _client(cfg)
@@ -81,7 +85,7 @@ def list_runs(cfg: PipelineConfig, limit: int = 50) -> List[RunRecord]:
         end = r.info.end_time
         out.append(RunRecord(r.info.run_id, r.info.status, r.info.start_time / 1000,
                              (end - r.info.start_time) / 1000 if end else None,
-                             read_span(cfg, prid), _outcome(r), prid))
+                             read_span(cfg, prid) if _spanned(r) else None, _outcome(r), prid))
     return out
 
 
