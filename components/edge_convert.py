@@ -71,11 +71,13 @@ def convert_in_child(keras_path: str | Path, data_path: str | Path, variant: str
         proc.join()
         raise ConversionError(f"variant {variant}: conversion took longer than {timeout_s}s and was stopped; "
                               "raise export.timeout_s or drop the variant")
+    log_path = Path(str(out_path) + ".log")  # kept only when the conversion failed
     if proc.exitcode != 0 or not out_path.is_file():
         if error_path.is_file():
             raise ConversionError(f"variant {variant}: {error_path.read_text().strip()}")
         code = proc.exitcode
         how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
-        raise ConversionError(f"variant {variant}: the converter process crashed ({how}); "
-                              "drop this variant from export.variants or simplify the model")
+        raise ConversionError(f"variant {variant}: the converter process crashed ({how}; its output is in "
+                              f"{log_path}); drop this variant from export.variants or simplify the model")
+    log_path.unlink(missing_ok=True)
     return out_path

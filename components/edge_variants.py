@@ -182,7 +182,7 @@ def build_variant(model, name: str, x_train: np.ndarray, y_train: np.ndarray, se
         try:
             model = apply_step(model, step, x_train, y_train, settings)
         except (ValueError, RuntimeError, TypeError) as err:
-            first = str(err).strip().splitlines()[0][:300] if str(err).strip() else err.__class__.__name__
+            first = str(err).strip().splitlines()[0].split(". ")[0][:200] if str(err).strip() else err.__class__.__name__
             raise ConversionError(f"TFMOT step {step!r} cannot handle this model ({first}); "
                                   "drop this variant from export.variants") from None
     wrap = settings.get("wrap")
