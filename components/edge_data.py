@@ -27,9 +27,9 @@ import numpy as np
 from edgeflow.components.edge_tasks import (EdgeTask, classification_task, detection_task, forecast_task,
                                             image_preprocessing)
 from edgeflow.components.edge_variants import ConversionError
+from edgeflow.models.bare_model import KERAS_DIR
 
-KERAS_MODEL = os.path.join("keras", "model.keras")  # under the Trainer's ModelRun artifact
-DETECTION_META = os.path.join("keras", "detection.json")  # anchors etc., beside the detection Keras model
+DETECTION_META = os.path.join(KERAS_DIR, "detection.json")  # anchors etc., beside the detection Keras model
 
 
 @dataclass

@@ -47,7 +47,8 @@ def EdgeExport(model_run: tfx.dsl.components.InputArtifact[ModelRun],
                task_config: tfx.dsl.components.Parameter[str] = "{}",
                seed: tfx.dsl.components.Parameter[int] = 42) -> None:
     """Builds, measures and writes the TFLite variants of a blessed model."""
-    from edgeflow.components.edge_data import KERAS_MODEL, load_edge_data
+    from edgeflow.components.edge_data import load_edge_data
+    from edgeflow.models.bare_model import KERAS_MODEL
     from edgeflow.components.edge_models import export_edge_models, load_keras
     from edgeflow.pipelines.tracking import log_edge_report
 

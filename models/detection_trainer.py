@@ -22,6 +22,7 @@ import tensorflow as tf
 from tfx import v1 as tfx
 
 from edgeflow.models import yolo_postprocess
+from edgeflow.models.bare_model import save_bare_model
 from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.detection_examples import DetectionSet, decode_images, read_detection_examples
 from edgeflow.models.image_transform import decode_images as decode_graph
@@ -132,13 +133,6 @@ def run_fn(fn_args: tfx.components.FnArgs):
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, cfg, anchors, class_names))
     write_meta(fn_args.serving_model_dir, cfg, anchors, class_names)
-    save_bare_model(model, fn_args.model_run_dir, cfg, anchors, class_names)
-
-
-def save_bare_model(model, model_run_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_names) -> None:
-    """For EdgeExport: the Keras model (image in, raw grid out) as ``<model run>/keras/model.keras``
-    and its post-processing settings as ``<model run>/keras/detection.json``."""
-    folder = os.path.join(model_run_dir, "keras")
-    tf.io.gfile.makedirs(folder)
-    model.save(os.path.join(folder, "model.keras"))
-    write_meta(folder, cfg, anchors, class_names, os.path.basename(META_FILE))
+    # For EdgeExport: the Keras model (image in, raw grid out) and its post-processing settings beside it.
+    keras_dir = save_bare_model(model, fn_args.model_run_dir)
+    write_meta(keras_dir, cfg, anchors, class_names, os.path.basename(META_FILE))

@@ -23,6 +23,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from edgeflow.components.image_folder import IMAGE_KEY, LABEL_KEY
+from edgeflow.models.bare_model import save_bare_model
 from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.cnn import build_cnn
 from edgeflow.models.controls import configured_cures
@@ -36,11 +37,11 @@ from edgeflow.pipelines.config import DiagnosticsConfig, ImageConfig, ModelConfi
 log = logging.getLogger("edgeflow.train")
 
 
-def _dataset(files, data_accessor, tf_transform_output, batch_size: int, seed: int, shuffle: bool):
+def _dataset(files, data_accessor, tf_transform_output, batch_size: int):
+    """(B, H, W, C) transformed images and (B,) labels, in file order."""
     return data_accessor.tf_dataset_factory(
         files,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=LABEL_KEY, num_epochs=1,
-                                       shuffle=shuffle, shuffle_seed=seed),
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=LABEL_KEY, num_epochs=1, shuffle=False),
         tf_transform_output.transformed_metadata.schema,
     ).map(lambda features, label: (features[IMAGE_FEATURE], label))
 
@@ -51,7 +52,7 @@ SHUFFLE_BUFFER = 10_000  # examples; the digits train split fits whole
 def fit_and_validation(files, data_accessor, tf_transform_output, train: TrainConfig):
     """The train split -> (fit, validation) batched datasets: the validation hold-out of
     ``train.validation_fraction`` (models/validation.py) is what early stopping watches."""
-    whole = _dataset(files, data_accessor, tf_transform_output, train.batch_size, train.seed, False).unbatch()
+    whole = _dataset(files, data_accessor, tf_transform_output, train.batch_size).unbatch()
     fit, validation = split_dataset(whole, train.validation_fraction)
     return (fit.shuffle(SHUFFLE_BUFFER, seed=train.seed).batch(train.batch_size),
             validation.batch(train.batch_size))
@@ -138,9 +139,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
               callbacks=build_callbacks(train, fn_args.model_run_dir, backup_dir, diagnostics))
     with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/labels.txt", "w") as f:
         f.write("\n".join(class_names) + "\n")
-    # The bare Keras model (no Transform layer) for TFMOT and the TFLite converter (EdgeExport).
-    tf.io.gfile.makedirs(os.path.join(fn_args.model_run_dir, "keras"))
-    model.save(os.path.join(fn_args.model_run_dir, "keras", "model.keras"))
+    save_bare_model(model, fn_args.model_run_dir)  # for EdgeExport, before the Transform layer is attached
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, tft_output, class_names))
     finish_for_serving(fn_args.serving_model_dir, image)

@@ -22,6 +22,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from edgeflow.components.sequence_data import LABEL_KEY, TIME_KEY, WINDOW_KEY
+from edgeflow.models.bare_model import save_bare_model
 from edgeflow.models.callbacks import build_callbacks
 from edgeflow.models.rnn import build_rnn, compile_rnn, seasonal_change_scale
 from edgeflow.models.validation import split_by_time, split_indices
@@ -105,9 +106,3 @@ def run_fn(fn_args: tfx.components.FnArgs):
     save_bare_model(model, fn_args.model_run_dir)  # before export_signatures attaches the Transform layer
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=export_signatures(model, tft_output, seq.task, window, features, class_names))
-
-
-def save_bare_model(model, model_run_dir: str) -> None:
-    """The Keras model alone (standardized windows in), for EdgeExport: ``<model run>/keras/model.keras``."""
-    tf.io.gfile.makedirs(f"{model_run_dir}/keras")
-    model.save(f"{model_run_dir}/keras/model.keras")
