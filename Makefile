@@ -6,16 +6,19 @@ PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 ARGS    ?=
 
-.PHONY: run test test-fast ui bench bench-serving bench-detection bench-training clean
+.PHONY: run test test-fast lint ui bench bench-serving bench-detection bench-training clean
 
 run: $(STAMP)
 	$(VENV)/bin/edgeflow run image $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(VENV)/bin/pytest -q $(ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) lint
 	$(VENV)/bin/pytest -q -m "not e2e" $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 ui: $(STAMP)
 	$(VENV)/bin/edgeflow ui

@@ -29,8 +29,8 @@ def main():
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    from edgeflow.pipelines.config import load_config
-    from edgeflow.pipelines.detection_data import make_canvas
+    from edgeflow.config import load_config
+    from edgeflow.pipelines.bundled.canvases import make_canvas
     from edgeflow.pipelines.runner import run_pipeline
 
     p = argparse.ArgumentParser()

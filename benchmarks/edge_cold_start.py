@@ -43,10 +43,10 @@ def int8_cnn(work: Path) -> Path:
     """The default image CNN as EdgeExport ships it: int8.tflite, info embedded and in int8.json."""
     import tensorflow as tf
 
-    from edgeflow.components.edge_convert import convert_in_child
-    from edgeflow.components.edge_models import write_variant
-    from edgeflow.models.cnn import build_cnn
-    from edgeflow.pipelines.config import ExportConfig, ModelConfig
+    from edgeflow.components.edge_export.convert import convert_in_child
+    from edgeflow.components.edge_export.export import write_variant
+    from edgeflow.models.image.model import build_cnn
+    from edgeflow.config import ExportConfig, ModelConfig
 
     tf.keras.utils.set_random_seed(0)
     build_cnn((16, 16, 1), 10, ModelConfig()).save(work / "model.keras")

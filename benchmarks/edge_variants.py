@@ -73,7 +73,7 @@ def pipeline_variants(pipeline: str, overrides, runs: int) -> None:
     """Runs `pipeline` (tiny preset, no tracking) with every variant and prints EdgeExport's report."""
     import json
 
-    from edgeflow.pipelines.config import load_config
+    from edgeflow.config import load_config
     from edgeflow.pipelines.runner import run_pipeline
 
     out = tempfile.mkdtemp(prefix=f"edge-bench-{pipeline}-")
@@ -92,12 +92,12 @@ def pipeline_variants(pipeline: str, overrides, runs: int) -> None:
 def main():
     import tensorflow as tf
 
-    from edgeflow.components.edge_convert import convert_in_child
-    from edgeflow.components.edge_models import write_variant
-    from edgeflow.components.edge_report import keras_reference, measure_variant
-    from edgeflow.components.edge_tasks import classification_task
-    from edgeflow.models.cnn import build_cnn
-    from edgeflow.pipelines.config import ExportConfig, ModelConfig
+    from edgeflow.components.edge_export.convert import convert_in_child
+    from edgeflow.components.edge_export.export import write_variant
+    from edgeflow.components.edge_export.report import keras_reference, measure_variant
+    from edgeflow.components.edge_export.tasks import classification_task
+    from edgeflow.models.image.model import build_cnn
+    from edgeflow.config import ExportConfig, ModelConfig
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", choices=("digits", "yolo", "forecast"), default="digits")

@@ -9,7 +9,7 @@ import tempfile
 import time
 
 import edgeflow  # noqa: F401
-from edgeflow.pipelines.config import load_config
+from edgeflow.config import load_config
 from edgeflow.pipelines.runner import run_pipeline
 
 

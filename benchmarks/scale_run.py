@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import edgeflow  # noqa: F401
-from edgeflow.pipelines.config import load_config
+from edgeflow.config import load_config
 from edgeflow.pipelines.runner import run_pipeline
 
 
@@ -33,7 +33,7 @@ def examplegen_throughput(folder: Path, mode: str, workers: int) -> tuple:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from edgeflow.components.image_example_gen import _ImageFolderToExample
+    from edgeflow.components.image.example_gen import _ImageFolderToExample
 
     opts = PipelineOptions(["--runner=DirectRunner", f"--direct_running_mode={mode}",
                             f"--direct_num_workers={workers}"])
@@ -50,13 +50,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-cache", action="store_true")
     args = ap.parse_args()
-    from edgeflow.pipelines.datasets import write_digits_folder
+    from edgeflow.pipelines.bundled.digits import write_digits_folder
 
     work = Path(tempfile.mkdtemp(prefix="edgeflow-scale-"))
     folder = write_digits_folder(work / "data", None)  # all 1,797 digits
     n = sum(1 for _ in folder.glob("*/*.png"))
     print(f"\nExampleGen transform over {n} images (DirectRunner):")
-    base = None
     for mode, workers in (("in_memory", 1), ("multi_processing", 2), ("in_memory", 1), ("multi_processing", 2)):
         sec = examplegen_throughput(folder, mode, workers)
         print(f"  {mode:17} workers={workers}  {sec:6.1f}s  {n / sec:7.0f} examples/s")

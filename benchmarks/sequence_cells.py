@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from edgeflow.components import sequence_baselines as bl
-from edgeflow.components.sequence_data import forecast_examples, is_eval_id, parse_sequences, parse_series, read_csv
-from edgeflow.models.rnn import build_rnn, compile_rnn, seasonal_change_scale
-from edgeflow.pipelines.config import SequenceConfig, TrainConfig
-from edgeflow.pipelines.sequence_datasets import write_digit_sequences_csv, write_seattle_temps_csv
+from edgeflow.components.sequence import baselines as bl
+from edgeflow.components.sequence.data import forecast_examples, is_eval_id, parse_sequences, parse_series, read_csv
+from edgeflow.models.sequence.model import build_rnn, compile_rnn, seasonal_change_scale
+from edgeflow.config import SequenceConfig, TrainConfig
+from edgeflow.pipelines.bundled.series import write_digit_sequences_csv, write_seattle_temps_csv
 
 CELLS = ("lstm", "gru", "simple_rnn")
 

@@ -152,7 +152,7 @@ def start_ceiling(kind: str):
 
 # ---- the run --------------------------------------------------------------------------------------
 def trained_model(workdir: Path) -> str:
-    from edgeflow.pipelines.config import load_config
+    from edgeflow.config import load_config
     from edgeflow.pipelines.runner import run_pipeline
 
     cfg = load_config("image", "tiny", updates={"output": str(workdir / "run"), "tracking": {"enabled": False}})

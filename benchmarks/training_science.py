@@ -18,13 +18,13 @@ import numpy as np
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
-from edgeflow.components.shallow_baseline import fit_logistic_regression
-from edgeflow.models.callbacks import build_callbacks
-from edgeflow.models.cnn import build_cnn
+from edgeflow.components.image.shallow_baseline import fit_logistic_regression
+from edgeflow.models.training.callbacks import build_callbacks
+from edgeflow.models.image.model import build_cnn
 from edgeflow.models.controls import configured_cures
-from edgeflow.models.diagnostics import build_diagnostics
-from edgeflow.models.image_trainer import compile_model
-from edgeflow.pipelines.config import load_config
+from edgeflow.models.training.diagnostics import build_diagnostics
+from edgeflow.models.image.trainer import compile_model
+from edgeflow.config import load_config
 from edgeflow.pipelines.cv import cross_validate, load_images, train_fold
 
 

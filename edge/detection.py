@@ -2,7 +2,7 @@
 
 This is what runs on a device after the TFLite interpreter (the .tflite graph ends at the
 raw grid, so it stays free of NMS and fully int8-quantizable); the serving signature does the
-same in TensorFlow (``edgeflow.models.yolo_postprocess``), and the tests hold the two together.
+same in TensorFlow (``edgeflow.models.detection.postprocess``), and the tests hold the two together.
 Boxes are ``(x0, y0, x1, y1)`` fractions of the image.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each helper takes plain values (not a config class), so the CNN, the RNN and any later
 model build their layers the same way. :func:`layer_kwargs` reads them from any config
 object that has the fields ``initializer``, ``l1``, ``l2`` and ``seed`` (optional).
-The allowed names live in :mod:`edgeflow.pipelines.config` (``ACTIVATIONS``,
+The allowed names live in :mod:`edgeflow.config` (``ACTIVATIONS``,
 ``INITIALIZERS``), where the config checks them at load time.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tensorflow as tf
 
 layers = tf.keras.layers
 
-# Activations with a zero region, whose units can die (see models/diagnostics.py).
+# Activations with a zero region, whose units can die (see models/training/diagnostics.py).
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu")
 
 

@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import edgeflow  # noqa: F401 - sets the environment before TensorFlow is imported
 from edgeflow import EdgeflowError
-from edgeflow.pipelines.config import PRESETS, load_config
+from edgeflow.config import PRESETS, load_config
 from edgeflow.pipelines.runner import PIPELINES
 
 
@@ -199,7 +199,6 @@ def _runs(args) -> int:
 
 
 def _compile(args) -> int:
-    from pathlib import Path
 
     from edgeflow.pipelines.beam import beam_args
     from edgeflow.pipelines.kubeflow import compile_kubeflow
@@ -219,7 +218,7 @@ def _stop_on_sigterm(signum, frame):  # a SIGTERM run ends like Ctrl-C: MLflow m
 def _models(args) -> int:
     import mlflow
 
-    from edgeflow.pipelines.tracking_registry import CHAMPION, list_versions
+    from edgeflow.pipelines.tracking.registry import CHAMPION, list_versions
 
     uri = load_config(updates=_flag_updates(args)).tracking_uri
     client = mlflow.tracking.MlflowClient(uri)
@@ -247,7 +246,7 @@ def _predict(args) -> int:
 
 
 def _ui(args) -> int:
-    from edgeflow.pipelines.config import PipelineConfig
+    from edgeflow.config import PipelineConfig
 
     cfg = PipelineConfig(output=args.output)
     db = cfg.output_dir / "mlflow.db"

@@ -5,8 +5,8 @@ from typing import List, NamedTuple, Sequence
 
 from tfx import v1 as tfx
 
-from edgeflow.components.anomaly_gate import AnomalyGate
-from edgeflow.pipelines.config import PipelineConfig
+from edgeflow.components.shared.anomaly_gate import AnomalyGate
+from edgeflow.config import PipelineConfig
 
 
 class DataChecks(NamedTuple):

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from edgeflow import EdgeflowError
-from edgeflow.pipelines.config import PipelineConfig
+from edgeflow.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
 CV_PIPELINES = ("image",)
@@ -41,9 +41,9 @@ def load_images(cfg: PipelineConfig):
     """The image folder as x (N, size, size, channels) float32 in [0, 1], y (N,) int64, class names."""
     import tensorflow as tf
 
-    from edgeflow.components.image_folder import scan_image_folder
-    from edgeflow.models.image_transform import decode_images
-    from edgeflow.pipelines.datasets import write_digits_folder
+    from edgeflow.components.image.folder import scan_image_folder
+    from edgeflow.models.image.transform import decode_images
+    from edgeflow.pipelines.bundled.digits import write_digits_folder
 
     root = cfg.data.path or write_digits_folder(cfg.output_dir / "data", cfg.image.limit_per_class)
     scan = scan_image_folder(root, cfg.data.max_bad_fraction)
@@ -60,9 +60,9 @@ def train_fold(cfg: PipelineConfig, x_train, y_train, x_test, y_test, num_classe
     import tensorflow as tf
     from sklearn.model_selection import train_test_split
 
-    from edgeflow.models.callbacks import build_callbacks
-    from edgeflow.models.cnn import build_cnn
-    from edgeflow.models.image_trainer import compile_model
+    from edgeflow.models.training.callbacks import build_callbacks
+    from edgeflow.models.image.model import build_cnn
+    from edgeflow.models.image.trainer import compile_model
 
     tf.keras.utils.set_random_seed(cfg.train.seed)
     model = compile_model(build_cnn(x_train.shape[1:], num_classes, cfg.model), cfg.train)
@@ -83,7 +83,7 @@ def cross_validate(cfg: PipelineConfig, folds: int) -> CVResult:
     """K stratified folds; each fold trains once and is logged as a child MLflow run."""
     from sklearn.model_selection import StratifiedKFold
 
-    from edgeflow.pipelines import tracking
+    from edgeflow.pipelines.tracking import runs as tracking
 
     if cfg.name not in CV_PIPELINES:
         raise EdgeflowError(f"cross-validation is available for the {', '.join(CV_PIPELINES)} pipeline, "

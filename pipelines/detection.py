@@ -14,10 +14,10 @@ from typing import Sequence
 from tfx import v1 as tfx
 
 from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
-from edgeflow.components.detection_evaluator import DetectionEvaluator
-from edgeflow.components.detection_example_gen import DetectionExampleGen
-from edgeflow.components.edge_export import edge_export_nodes
-from edgeflow.pipelines.config import PipelineConfig
+from edgeflow.components.detection.evaluator import DetectionEvaluator
+from edgeflow.components.detection.example_gen import DetectionExampleGen
+from edgeflow.components.edge_export.component import edge_export_nodes
+from edgeflow.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
 
@@ -33,7 +33,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     schema_gen = checks.schema_gen
     # Train the grid detector (anchors by k-means unless configured); export with NMS in the graph.
     trainer = tfx.components.Trainer(
-        run_fn="edgeflow.models.detection_trainer.run_fn",
+        run_fn="edgeflow.models.detection.trainer.run_fn",
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
@@ -56,8 +56,8 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
 
 def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     """Checks the labels (the generated digit set unless data.path is set), writes the report, builds."""
-    from edgeflow.components.detection_labels import check_bad_fraction, scan_detection_folder
-    from edgeflow.pipelines.detection_data import write_digit_detection_set
+    from edgeflow.components.detection.labels import check_bad_fraction, scan_detection_folder
+    from edgeflow.pipelines.bundled.canvases import write_digit_detection_set
 
     root = cfg.data.path or write_digit_detection_set(cfg.output_dir / "data", cfg.detection)
     scan = scan_detection_folder(root, max_bad_fraction=1.0)

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import List, Optional
 
-from edgeflow.pipelines.config import PipelineConfig
+from edgeflow.config import PipelineConfig
 from edgeflow.pipelines.locks import is_locked, run_lock_path
 
 log = logging.getLogger("edgeflow")
@@ -31,7 +31,7 @@ class RunRecord:
 def _client(cfg: PipelineConfig):
     import mlflow
 
-    from edgeflow.pipelines.tracking import tracking_uri
+    from edgeflow.pipelines.tracking.runs import tracking_uri
 
     return mlflow.tracking.MlflowClient(tracking_uri(cfg))
 

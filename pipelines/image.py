@@ -11,12 +11,12 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
-from edgeflow.components.edge_export import edge_export_nodes
-from edgeflow.components.image_example_gen import ImageFolderExampleGen
-from edgeflow.components.image_folder import LABEL_KEY
-from edgeflow.components.shallow_baseline import ShallowBaseline
-from edgeflow.models.image_transform import IMAGE_FEATURE
-from edgeflow.pipelines.config import PipelineConfig
+from edgeflow.components.edge_export.component import edge_export_nodes
+from edgeflow.components.image.example_gen import ImageFolderExampleGen
+from edgeflow.models.features import LABEL_KEY
+from edgeflow.components.image.shallow_baseline import ShallowBaseline
+from edgeflow.models.features import IMAGE_FEATURE
+from edgeflow.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
 
@@ -49,7 +49,6 @@ def train_backup_dir(cfg: PipelineConfig) -> str:
     """Where the Trainer backs up every epoch: stable across runs (so a killed run's next run resumes),
     one folder per training setup (so a changed model never restores another's weights)."""
     import hashlib
-    import json
 
     setup = json.dumps([asdict(cfg.image), asdict(cfg.model), asdict(cfg.train)], sort_keys=True)
     return str(cfg.output_dir / cfg.name / "train_backup" / hashlib.sha1(setup.encode()).hexdigest()[:12])
@@ -71,7 +70,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     # Decode, resize and scale the images inside the graph that the exported model carries.
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn="edgeflow.models.image_transform.preprocessing_fn",
+        preprocessing_fn="edgeflow.models.image.transform.preprocessing_fn",
         custom_config={"image_size": cfg.image.size, "channels": cfg.image.channels},
         disable_statistics=True)
     transform.add_upstream_node(checks.anomaly_gate)
@@ -82,7 +81,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     tuner, tuned = [], {}
     if cfg.tuning.enabled:
         tuner = [tfx.components.Tuner(
-            tuner_fn="edgeflow.models.image_tuner.tuner_fn",
+            tuner_fn="edgeflow.models.image.tuner.tuner_fn",
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             train_args=tfx.proto.TrainArgs(splits=["train"]),
@@ -91,7 +90,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         tuned = {"hyperparameters": tuner[0].outputs["best_hyperparameters"]}
     # Train the CNN with early stopping and checkpoints; export with serving signatures.
     trainer = tfx.components.Trainer(
-        run_fn="edgeflow.models.image_trainer.run_fn",
+        run_fn="edgeflow.models.image.trainer.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
@@ -125,8 +124,8 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
 
 def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     """Checks the image folder (the bundled digits unless data.path is set), then builds the pipeline."""
-    from edgeflow.components.image_folder import scan_image_folder
-    from edgeflow.pipelines.datasets import write_digits_folder
+    from edgeflow.components.image.folder import scan_image_folder
+    from edgeflow.pipelines.bundled.digits import write_digits_folder
 
     from edgeflow.pipelines.spans import resolve_pattern
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from edgeflow import EdgeflowError
-from edgeflow.pipelines.config import PipelineConfig
+from edgeflow.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
 

@@ -14,6 +14,8 @@ from typing import Dict, List, Optional
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from edgeflow.components.shared.eval_metrics import read_eval_metrics
+
 
 @dataclass
 class RunResults:
@@ -49,31 +51,6 @@ def _prop(artifact, name):
         return None
     value = artifact.custom_properties[name]
     return value.string_value or value.int_value
-
-
-def read_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
-    """Overall-slice metrics of the candidate model: ``accuracy``, ``example_count``,
-    ``precision/class_3`` ... (baseline and diff values are left out)."""
-    custom = Path(evaluation_uri) / "metrics.json"  # written by evaluators that do not use TFMA
-    if custom.exists():
-        return {k: float(v) for k, v in json.loads(custom.read_text()).items()}
-    import tensorflow_model_analysis as tfma
-
-    out: Dict[str, float] = {}
-    for slice_metrics in tfma.load_metrics(evaluation_uri):
-        if slice_metrics.slice_key.single_slice_keys:
-            continue
-        for kv in slice_metrics.metric_keys_and_values:
-            key, value = kv.key, kv.value
-            if key.is_diff or key.model_name not in ("", "candidate"):
-                continue
-            if not value.HasField("double_value"):
-                continue
-            name = {"sparse_categorical_accuracy": "accuracy"}.get(key.name, key.name)
-            if key.sub_key.HasField("class_id"):
-                name = f"{name}/class_{key.sub_key.class_id.value}"
-            out[name] = value.double_value.value
-    return out
 
 
 def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
@@ -119,7 +96,7 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
     for a in by_type.get("Schema", [])[-1:]:
         results.schema_uri = os.path.join(a.uri, "schema.pbtxt")
     for a in by_type.get("ExampleAnomalies", [])[-1:]:
-        from edgeflow.components.anomaly_gate import read_anomalies
+        from edgeflow.components.shared.anomaly_gate import read_anomalies
 
         art = standard_artifacts.ExampleAnomalies()
         art.set_mlmd_artifact(a)

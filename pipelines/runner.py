@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from edgeflow import EdgeflowError
-from edgeflow.pipelines.config import PipelineConfig
+from edgeflow.config import PipelineConfig
 from edgeflow.pipelines.logs import ComponentProgress, setup_logging
 from edgeflow.pipelines.results import RunResults, read_run
 
@@ -42,7 +42,7 @@ def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutco
     """Builds and runs `cfg.name`'s pipeline locally inside one MLflow run; reads back its results."""
     from tfx import v1 as tfx
 
-    from edgeflow.pipelines import tracking
+    from edgeflow.pipelines.tracking import runs as tracking
     from edgeflow.pipelines.locks import pipeline_lock
 
     with pipeline_lock(cfg):  # never two runs of one pipeline on one output folder at once

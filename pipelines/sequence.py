@@ -8,16 +8,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, replace
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 from tfx import v1 as tfx
 
-from edgeflow.components.edge_data import sequence_task_config
-from edgeflow.components.edge_export import edge_export_nodes
-from edgeflow.components.sequence_evaluator import SequenceEvaluator
-from edgeflow.components.sequence_example_gen import SequenceCsvExampleGen
+from edgeflow.components.edge_export.data import sequence_task_config
+from edgeflow.components.edge_export.component import edge_export_nodes
+from edgeflow.components.sequence.evaluator import SequenceEvaluator
+from edgeflow.components.sequence.example_gen import SequenceCsvExampleGen
 from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
-from edgeflow.pipelines.config import PipelineConfig
+from edgeflow.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
 
@@ -37,13 +37,13 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
     # Standardize windows with train-split statistics, inside the graph the exported model carries.
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn="edgeflow.models.sequence_transform.preprocessing_fn",
+        preprocessing_fn="edgeflow.models.sequence.transform.preprocessing_fn",
         custom_config={"features": features, "task": seq.task, "target_index": target_index},
         disable_statistics=True)
     transform.add_upstream_node(checks.anomaly_gate)
     # Train the RNN (cell, layers, units from sequence.*) and export raw-window signatures.
     trainer = tfx.components.Trainer(
-        run_fn="edgeflow.models.sequence_trainer.run_fn",
+        run_fn="edgeflow.models.sequence.trainer.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
@@ -74,8 +74,8 @@ def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int,
 
     Returns (cfg with the window resolved, features, target index, class names).
     """
-    from edgeflow.components.sequence_data import (
-        forecast_examples, parse_sequences, parse_series, read_csv, split_window_starts)
+    from edgeflow.components.sequence.data import (
+        parse_sequences, parse_series, read_csv, split_window_starts)
 
     seq = cfg.sequence
     header, rows = read_csv(csv_path)
@@ -95,7 +95,7 @@ def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int,
 
 
 def bundled_csv(cfg: PipelineConfig) -> str:
-    from edgeflow.pipelines.sequence_datasets import write_digit_sequences_csv, write_seattle_temps_csv
+    from edgeflow.pipelines.bundled.series import write_digit_sequences_csv, write_seattle_temps_csv
 
     writer = write_seattle_temps_csv if cfg.sequence.task == "forecast" else write_digit_sequences_csv
     return str(writer(cfg.output_dir / "data", cfg.sequence.limit))

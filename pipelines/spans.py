@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from edgeflow.components.image_folder import DataError
+from edgeflow.components.image.folder import DataError
 
 DEFAULT_PATTERN = "*/*"  # <class>/<image> directly under data.path
 _SPEC = re.compile(r"\{(SPAN|VERSION)(:[^}]*)?\}")

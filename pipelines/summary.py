@@ -1,7 +1,7 @@
 """The end-of-run summary: what a user needs to act on, in a few lines."""
 from __future__ import annotations
 
-from edgeflow.pipelines.config import PipelineConfig
+from edgeflow.config import PipelineConfig
 from edgeflow.pipelines.runner import RunOutcome
 
 

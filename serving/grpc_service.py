@@ -8,7 +8,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
                                      regression_pb2)
 
-from edgeflow.serving.errors import ServingError
+from edgeflow.serving.errors import ServingError, invalid
 from edgeflow.serving.manager import ModelManager, predict
 from edgeflow.serving.methods import answered_spec, classify, regress, requested_version
 from edgeflow.serving.tensors import from_tensor_proto, to_tensor_proto

@@ -4,7 +4,20 @@ import edgeflow  # noqa: F401 - environment first (legacy Keras, quiet TF)
 
 import pytest
 
-from edgeflow.pipelines.config import load_config
+from edgeflow.config import load_config
+
+# the small digits CNN and its TFLite variants, shared by tests/edge and tests/components/edge_export
+pytest_plugins = ["tests.edge_fixtures"]
+
+# Fixtures that run a whole pipeline: a test that asks for one is an e2e test, whatever its file says,
+# so `make test-fast` (-m "not e2e") never starts a pipeline.
+PIPELINE_FIXTURES = {"tiny_image_run", "pushed_image_model", "tiny_detection_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 
 from edgeflow.edge.detection import decode, detect, nms
-from tests.models.yolo_helpers import raw_for_boxes
+from tests.models.detection.yolo_helpers import raw_for_boxes
 
 ANCHORS = np.array([[0.2, 0.2], [0.4, 0.3]], np.float32)
 

@@ -1,6 +1,6 @@
 """Detection on the device runtime: image files in, boxes in the original image's pixels out.
 
-Two real .tflite files: the YOLO graph of ``models/yolo.py`` converted to full int8 (its grid agrees
+Two real .tflite files: the YOLO graph of ``models/detection/model.py`` converted to full int8 (its grid agrees
 with Keras within 4 output quantization steps), and a float32 model whose flattened output is a planted
 grid that decodes to two known boxes, so the CLI's pixels can be checked exactly.
 """
@@ -14,7 +14,7 @@ from edgeflow.edge.detection import detect
 from edgeflow.edge.detector import detect_images, raw_grid
 from edgeflow.edge.runtime import EdgeModel, EdgeRuntimeError, read_image
 from tests.edge.tflite_helpers import convert, run_edge_cli, write_info
-from tests.models.yolo_helpers import raw_for_boxes
+from tests.models.detection.yolo_helpers import raw_for_boxes
 
 LABELS = ["zero", "one", "two"]
 ANCHORS = [[0.2, 0.2], [0.4, 0.4]]
@@ -28,7 +28,7 @@ def detectors(tmp_path_factory):
     """(YOLO Keras model, its int8 .tflite, the planted float32 .tflite), each with model info."""
     import tensorflow as tf
 
-    from edgeflow.models.yolo import build_yolo
+    from edgeflow.models.detection.model import build_yolo
 
     tf.keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("detect")

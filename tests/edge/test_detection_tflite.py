@@ -13,7 +13,7 @@ from edgeflow.edge.detection import detect
 
 CONVERT = textwrap.dedent("""
     import sys, numpy as np, edgeflow, tensorflow as tf
-    from edgeflow.models.yolo import build_yolo
+    from edgeflow.models.detection.model import build_yolo
     out = sys.argv[1]
     tf.keras.utils.set_random_seed(0)
     model = build_yolo((32, 32, 1), num_classes=3, num_anchors=2, blocks=2, filters=8)

@@ -53,6 +53,7 @@ def brightness_model(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_clean_venv_with_device_requirements_runs_predict(tmp_path):
     model = brightness_model(tmp_path)

@@ -8,9 +8,9 @@ from edgeflow.edge.model_file import ModelFileError
 
 def _int8_cnn(tmp_path, activation: str):
     """A tiny untrained CNN converted to full int8 in this process."""
-    from edgeflow.components.edge_variants import to_tflite
-    from edgeflow.models.cnn import build_cnn
-    from edgeflow.pipelines.config import ModelConfig
+    from edgeflow.components.edge_export.variants import to_tflite
+    from edgeflow.models.image.model import build_cnn
+    from edgeflow.config import ModelConfig
 
     model = build_cnn((8, 8, 1), 3, ModelConfig(blocks=1, filters=4, activation=activation))
     rep = np.random.default_rng(0).random((8, 8, 8, 1), dtype=np.float32)
@@ -42,8 +42,8 @@ def test_float_model_is_flagged_for_its_tensor_types(variant_files):
 def test_dynamic_batch_is_flagged(tmp_path):
     import tensorflow as tf
 
-    from edgeflow.models.cnn import build_cnn
-    from edgeflow.pipelines.config import ModelConfig
+    from edgeflow.models.image.model import build_cnn
+    from edgeflow.config import ModelConfig
 
     model = build_cnn((8, 8, 1), 3, ModelConfig(blocks=1, filters=4))
     converter = tf.lite.TFLiteConverter.from_keras_model(model)  # keeps the (None, 8, 8, 1) input

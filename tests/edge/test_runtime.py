@@ -18,8 +18,8 @@ def shipped(variant_files, tmp_path_factory):
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    from edgeflow.components.edge_models import write_variant
-    from edgeflow.components.edge_tasks import classification_task, image_preprocessing
+    from edgeflow.components.edge_export.export import write_variant
+    from edgeflow.components.edge_export.tasks import classification_task, image_preprocessing
 
     folder = tmp_path_factory.mktemp("device")
     model = folder / "model.tflite"

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeflow.models.cnn import build_cnn
+from edgeflow.models.image.model import build_cnn
 from edgeflow.models.controls import configured_cures, kernel_initializer, kernel_regularizer
-from edgeflow.pipelines.config import ConfigError, ModelConfig, load_config
+from edgeflow.config import ConfigError, ModelConfig, load_config
 
 
 @pytest.mark.parametrize("override, field", [

@@ -2,7 +2,7 @@
 import pytest
 
 from edgeflow.pipelines.beam import beam_args
-from edgeflow.pipelines.config import load_config
+from edgeflow.config import load_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

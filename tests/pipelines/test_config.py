@@ -1,6 +1,6 @@
 import pytest
 
-from edgeflow.pipelines.config import (ConfigError, PipelineConfig, dump_yaml, load_config,
+from edgeflow.config import (ConfigError, PipelineConfig, dump_yaml, load_config,
                                        parse_override)
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 from edgeflow import EdgeflowError
-from edgeflow.pipelines.config import load_config
+from edgeflow.config import load_config
 from edgeflow.pipelines.cv import cross_validate
 
 

@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from edgeflow.components.image_folder import DataError
-from edgeflow.pipelines.config import load_config
+from edgeflow.components.image.folder import DataError
+from edgeflow.config import load_config
 from edgeflow.pipelines.detection import build
-from tests.components.test_detection_labels import _yolo_folder
+from tests.components.detection.test_labels import _yolo_folder
 
 
 def test_build_writes_the_label_report_and_stops_past_the_bad_share(tmp_path):

@@ -1,7 +1,7 @@
 """The detection config section: defaults, overrides, and bad values named by field."""
 import pytest
 
-from edgeflow.pipelines.config import ConfigError, load_config
+from edgeflow.config import ConfigError, load_config
 from edgeflow.pipelines.runner import PIPELINES
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeflow.pipelines.detection_data import make_canvas
+from edgeflow.pipelines.bundled.canvases import make_canvas
 
 TINY_MIN_MAP50 = 0.7  # the stated bar for the tiny run (the default set is measured in BENCHMARKS.md)
 

@@ -1,7 +1,6 @@
 """A real scheduler process on a seconds-level cron running the tiny pipeline over two spans,
 a second scheduler refused, and a SIGKILLed scheduler that restarts cleanly."""
 import glob
-import os
 import shutil
 import signal
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeflow.pipelines.config import load_config
+from edgeflow.config import load_config
 from edgeflow.pipelines.history import list_runs
 from edgeflow.pipelines.locks import is_locked, run_lock_path
 
@@ -36,7 +35,7 @@ def _wait(cond, timeout, what):
 
 
 def test_schedule_runs_newest_span_never_overlaps_and_survives_a_kill(tmp_path):
-    from edgeflow.pipelines.datasets import write_digits_folder
+    from edgeflow.pipelines.bundled.digits import write_digits_folder
 
     src = write_digits_folder(tmp_path / "src", 30)
     spans, out = tmp_path / "spans", tmp_path / "out"

@@ -1,13 +1,12 @@
 """Fast checks of the scheduling pieces: spans, cron plans, locks, Beam args, strategies, cache lines."""
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
 
 from edgeflow import EdgeflowError
-from edgeflow.components.image_example_gen import list_labelled_images
-from edgeflow.models.distribute import choose_strategy
+from edgeflow.components.image.example_gen import list_labelled_images
+from edgeflow.models.training.distribute import choose_strategy
 from edgeflow.pipelines.beam import beam_args
 from edgeflow.pipelines.locks import file_lock, is_locked
 from edgeflow.pipelines.logs import ComponentProgress
@@ -92,9 +91,9 @@ def test_mirrored_strategy_builds_and_trains_the_cnn_on_cpu():
     import numpy as np
     import tensorflow as tf
 
-    from edgeflow.models.cnn import build_cnn
-    from edgeflow.models.distribute import make_strategy
-    from edgeflow.pipelines.config import ModelConfig
+    from edgeflow.models.image.model import build_cnn
+    from edgeflow.models.training.distribute import make_strategy
+    from edgeflow.config import ModelConfig
 
     strategy = make_strategy("mirrored")
     assert isinstance(strategy, tf.distribute.MirroredStrategy)

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from edgeflow.pipelines.config import ConfigError, load_config
+from edgeflow.config import ConfigError, load_config
 
 
 def run(out, task: str, *overrides: str):

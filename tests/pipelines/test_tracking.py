@@ -12,8 +12,8 @@ import mlflow
 import pandas as pd
 import pytest
 
-from edgeflow.pipelines.config import load_config
-from edgeflow.pipelines.tracking import TrackingError, fingerprint, tracked_run
+from edgeflow.config import load_config
+from edgeflow.pipelines.tracking.runs import TrackingError, fingerprint, tracked_run
 
 MLFLOW = str(Path(sys.executable).parent / "mlflow")
 
@@ -107,7 +107,7 @@ def test_a_server_that_is_down_gets_one_sentence_quickly(tmp_path):
 
 
 def test_a_server_lost_mid_run_costs_only_named_records(mlflow_server, tmp_path, tiny_image_run, monkeypatch):
-    from edgeflow.pipelines.tracking import log_results
+    from edgeflow.pipelines.tracking.runs import log_results
 
     url, proc = mlflow_server
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

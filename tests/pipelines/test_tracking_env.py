@@ -1,6 +1,6 @@
 """Two pipeline runs in one process record into their own stores (mlflow exports its URI to the env)."""
-from edgeflow.pipelines import tracking
-from edgeflow.pipelines.config import load_config
+from edgeflow.pipelines.tracking import runs as tracking
+from edgeflow.config import load_config
 
 
 def test_a_second_run_in_one_process_uses_its_own_store(tmp_path, monkeypatch):

@@ -30,8 +30,8 @@ def test_tuned_run_whose_cnn_misses_the_required_lift_is_not_pushed(tmp_path):
     from mlflow.tracking import MlflowClient
 
     from edgeflow.models.controls import configured_cures
-    from edgeflow.models.image_tuner import SEARCH_SPACE, apply_hyperparameters
-    from edgeflow.pipelines.config import load_config
+    from edgeflow.models.image.tuner import SEARCH_SPACE, apply_hyperparameters
+    from edgeflow.config import load_config
     from edgeflow.pipelines.runner import run_pipeline
     from edgeflow.pipelines.summary import summary_lines
 

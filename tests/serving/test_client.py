@@ -1,7 +1,6 @@
 """`edgeflow predict` and the Python client against `edgeflow serve` on loopback."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

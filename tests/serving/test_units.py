@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from edgeflow.pipelines.config import ConfigError, load_config
+from edgeflow.config import ConfigError, load_config
 from edgeflow.serving.batching import Batcher
 from edgeflow.serving.errors import ServingError, op_error_text
 from edgeflow.serving.export import (CLASSIFY_METHOD, mark_classify_signatures, read_warmup_requests,

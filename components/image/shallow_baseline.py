@@ -1,0 +1,110 @@
+"""ShallowBaseline: does deep learning beat a shallow model here at all?
+
+Fits a multinomial logistic regression on the same transformed features the CNN trains on
+(the image flattened to (B, size*size*channels) pixels in [0, 1]), scores it on the eval split,
+and compares it with the Evaluator's accuracy for the CNN. The lift (CNN accuracy minus
+baseline accuracy) is written to ``baseline.json`` and the artifact's properties; when
+``min_lift`` is required, the component re-issues the Evaluator's blessing only if the lift
+reaches it, and the Pusher reads that blessing.
+"""
+
+import json
+import logging
+import os
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+from tfx import v1 as tfx
+from tfx.types.artifact import Artifact
+from tfx.types.standard_artifacts import Examples, ModelBlessing, ModelEvaluation, TransformGraph
+
+from edgeflow.models.features import LABEL_KEY
+
+log = logging.getLogger("edgeflow")
+
+
+class ShallowBaselineResult(Artifact):
+    """``baseline.json``: baseline and CNN accuracy on the eval split, their lift, the bar."""
+
+    TYPE_NAME = "edgeflow.ShallowBaselineResult"  # namespaced: Kubeflow V2 specs require it
+
+
+def read_features(split_uri: str, feature_spec: dict, feature: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Transformed TFRecords of one split -> x (N, prod(feature shape)) float32, y (N,) int64."""
+    import tensorflow as tf
+
+    files = tf.io.gfile.glob(os.path.join(split_uri, "*"))
+    spec = {feature: feature_spec[feature], LABEL_KEY: feature_spec[LABEL_KEY]}
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(512).map(
+        lambda rec: tf.io.parse_example(rec, spec))
+    xs, ys = [], []
+    for batch in ds:
+        xs.append(tf.reshape(batch[feature], [tf.shape(batch[feature])[0], -1]).numpy())
+        ys.append(tf.reshape(batch[LABEL_KEY], [-1]).numpy())
+    return np.concatenate(xs).astype("float32"), np.concatenate(ys).astype("int64")
+
+
+def fit_logistic_regression(x_train, y_train, x_eval, y_eval, seed: int = 0) -> float:
+    """Eval accuracy of a multinomial logistic regression fitted on (x_train (N, F), y_train (N,))."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=500, random_state=seed)
+    model.fit(x_train, y_train)
+    return float(model.score(x_eval, y_eval))
+
+
+def lift_verdict(cnn_accuracy: float, baseline_accuracy: float, min_lift: Optional[float]) -> Dict:
+    """The comparison as a dict; ``passed`` is False only when a required lift is missed."""
+    lift = cnn_accuracy - baseline_accuracy
+    passed = min_lift is None or lift >= min_lift
+    message = (f"shallow baseline (logistic regression) accuracy {baseline_accuracy:.4f}, CNN {cnn_accuracy:.4f}: "
+               f"lift {lift:+.4f}" + ("" if min_lift is None else f" (required: {min_lift:+.4f})"))
+    if not passed:
+        message += "; not blessed: the CNN does not beat the shallow model by enough"
+    return {"baseline_accuracy": baseline_accuracy, "cnn_accuracy": cnn_accuracy, "lift": lift,
+            "min_lift": min_lift, "passed": passed, "message": message}
+
+
+@tfx.dsl.components.component
+def ShallowBaseline(
+    transformed_examples: tfx.dsl.components.InputArtifact[Examples],
+    transform_graph: tfx.dsl.components.InputArtifact[TransformGraph],
+    evaluation: tfx.dsl.components.InputArtifact[ModelEvaluation],
+    blessing: tfx.dsl.components.InputArtifact[ModelBlessing],
+    result: tfx.dsl.components.OutputArtifact[ShallowBaselineResult],
+    lift_blessing: tfx.dsl.components.OutputArtifact[ModelBlessing],
+    feature: tfx.dsl.components.Parameter[str],
+    min_lift: tfx.dsl.components.Parameter[float] = 0.0,
+    require_lift: tfx.dsl.components.Parameter[int] = 0,
+    seed: tfx.dsl.components.Parameter[int] = 0,
+) -> None:
+    """Thin body: read the splits, fit, compare, write the result and the (lift-gated) blessing."""
+    import tensorflow_transform as tft
+    from tfx.types import artifact_utils
+
+    from edgeflow.components.shared.eval_metrics import read_eval_metrics
+
+    spec = tft.TFTransformOutput(transform_graph.uri).transformed_feature_spec()
+    def split(name):
+        return read_features(artifact_utils.get_split_uri([transformed_examples], name), spec, feature)
+
+    (x_train, y_train), (x_eval, y_eval) = split("train"), split("eval")
+    baseline_accuracy = fit_logistic_regression(x_train, y_train, x_eval, y_eval, seed)
+    cnn_accuracy = read_eval_metrics(evaluation.uri).get("accuracy", float("nan"))
+    verdict = lift_verdict(cnn_accuracy, baseline_accuracy, min_lift if require_lift else None)
+    log.info("  %s", verdict["message"])
+    with open(os.path.join(result.uri, "baseline.json"), "w") as f:
+        json.dump(verdict, f, indent=1)
+    for key in ("baseline_accuracy", "cnn_accuracy", "lift"):
+        result.set_float_custom_property(key, verdict[key])
+
+    evaluator_blessed = bool(blessing.get_int_custom_property("blessed"))
+    blessed = evaluator_blessed and verdict["passed"]
+    for key in ("current_model", "baseline_model"):
+        if blessing.has_custom_property(key):
+            lift_blessing.set_string_custom_property(key, blessing.get_string_custom_property(key))
+    for key in ("current_model_id", "baseline_model_id"):
+        if blessing.has_custom_property(key):
+            lift_blessing.set_int_custom_property(key, blessing.get_int_custom_property(key))
+    lift_blessing.set_int_custom_property("blessed", int(blessed))
+    open(os.path.join(lift_blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w").close()

@@ -1,0 +1,150 @@
+"""SequenceEvaluator: scores the trained RNN and the baselines on the same eval windows; blesses or not.
+
+The model is called exactly as a client calls it (its ``serving_default`` signature on raw
+windows), so the score covers the normalization inside the graph. Blessing rule:
+
+* forecast: MAE < ``max_baseline_ratio`` x the best baseline's MAE (persistence, seasonal-naive);
+* classify: accuracy > the shallow baseline's accuracy;
+* and, when an earlier model was blessed (``baseline_model``, from TFX's LatestBlessedModelStrategy
+  resolver), the candidate is no worse than it on the same eval windows: MAE at most
+  ``max_regression`` x 100 % above its MAE (forecast), accuracy at most ``max_regression`` below (classify).
+
+Writes ``metrics.json`` (flat, read back by ``pipelines.results``) and, for forecasts,
+``horizon_errors.png`` (MAE and RMSE per horizon step) into the ModelEvaluation artifact.
+"""
+
+import json
+import logging
+import os
+from typing import Dict, Tuple
+
+import numpy as np
+from tfx import v1 as tfx
+from tfx.types import artifact_utils
+from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation
+from tfx.utils import path_utils
+
+from edgeflow.components.sequence import baselines as bl
+from edgeflow.components.shared.blessing import no_worse_than_last_blessed, write_blessing
+from edgeflow.models.features import LABEL_KEY, TARGET_KEY, WINDOW_KEY
+
+log = logging.getLogger("edgeflow")
+
+
+def read_split(examples, split: str) -> Dict[str, np.ndarray]:
+    """Every feature of a split's tf.Examples as a stacked numpy array (small eval sets only)."""
+    import tensorflow as tf
+
+    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+    rows: Dict[str, list] = {}
+    for record in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP"):
+        for key, feat in tf.train.Example.FromString(record.numpy()).features.feature.items():
+            kind = feat.WhichOneof("kind")
+            rows.setdefault(key, []).append(list(getattr(feat, kind).value))
+    return {k: np.array(v) for k, v in rows.items()}
+
+
+def forecast_report(y, pred, windows, target_index: int, season: int) -> Dict[str, float]:
+    horizon = y.shape[1]
+    model = bl.forecast_errors(y, pred)
+    base = {"persistence": bl.forecast_errors(y, bl.persistence(windows, target_index, horizon)),
+            "seasonal_naive": bl.forecast_errors(y, bl.seasonal_naive(windows, target_index, horizon, season))}
+    out = {"mae": model["mae"], "rmse": model["rmse"], "example_count": float(len(y))}
+    for name, errs in [("", model)] + [(f"baseline.{k}.", v) for k, v in base.items()]:
+        out[f"{name}mae"], out[f"{name}rmse"] = errs["mae"], errs["rmse"]
+        for h, (mae, rmse) in enumerate(zip(errs["mae_per_step"], errs["rmse_per_step"]), 1):
+            out[f"{name}mae/step_{h}"], out[f"{name}rmse/step_{h}"] = mae, rmse
+    out["baseline.best_mae"] = min(v["mae"] for v in base.values())
+    out["mae_ratio_to_best_baseline"] = model["mae"] / max(out["baseline.best_mae"], 1e-12)
+    return out
+
+
+def decide_blessing(task: str, metrics: Dict[str, float], max_baseline_ratio: float) -> Tuple[bool, str]:
+    if task == "forecast":
+        ratio = metrics["mae_ratio_to_best_baseline"]
+        return ratio < max_baseline_ratio, (f"MAE {metrics['mae']:.4f} is {ratio:.3f} x the best baseline's "
+                                            f"{metrics['baseline.best_mae']:.4f} (bar: < {max_baseline_ratio})")
+    acc, base = metrics["accuracy"], metrics["baseline.shallow.accuracy"]
+    return acc > base, f"accuracy {acc:.4f} vs the shallow baseline's {base:.4f} (bar: above it)"
+
+
+def plot_horizon_errors(metrics: Dict[str, float], horizon: int, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.arange(1, horizon + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, metric in zip(axes, ("mae", "rmse")):
+        for prefix, label in (("", "RNN"), ("baseline.persistence.", "persistence"),
+                              ("baseline.seasonal_naive.", "seasonal naive")):
+            ax.plot(steps, [metrics[f"{prefix}{metric}/step_{h}"] for h in steps], marker="o", label=label)
+        ax.set(xlabel="horizon step", ylabel=metric.upper(), title=f"{metric.upper()} per horizon step")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def predict_windows(model_dir: str, task: str, windows: np.ndarray) -> np.ndarray:
+    """The SavedModel's ``serving_default`` on raw windows (N, W, F): forecasts (N, H) or probabilities (N, C)."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    return serve(window=tf.constant(windows))["forecast" if task == "forecast" else "probabilities"].numpy()
+
+
+def headline(task: str, y: np.ndarray, outputs: np.ndarray) -> float:
+    """The metric compared with the last blessed model: MAE (forecast) or accuracy (classify)."""
+    if task == "forecast":
+        return bl.forecast_errors(y, outputs)["mae"]
+    return float((outputs.argmax(axis=1) == y).mean())
+
+
+@tfx.dsl.components.component
+def SequenceEvaluator(
+    examples: tfx.dsl.components.InputArtifact[Examples],
+    model: tfx.dsl.components.InputArtifact[Model],
+    evaluation: tfx.dsl.components.OutputArtifact[ModelEvaluation],
+    blessing: tfx.dsl.components.OutputArtifact[ModelBlessing],
+    task: tfx.dsl.components.Parameter[str],
+    window: tfx.dsl.components.Parameter[int],
+    features: tfx.dsl.components.Parameter[int],
+    target_index: tfx.dsl.components.Parameter[int] = 0,
+    season: tfx.dsl.components.Parameter[int] = 1,
+    max_baseline_ratio: tfx.dsl.components.Parameter[float] = 1.0,
+    max_regression: tfx.dsl.components.Parameter[float] = 0.0,
+    baseline_model: tfx.dsl.components.InputArtifact[Model] = None,
+) -> None:
+    import tensorflow as tf
+
+    data = read_split(examples, "eval")
+    windows = data[WINDOW_KEY].astype(np.float32).reshape(-1, window, features)  # (N, W, F)
+    outputs = predict_windows(path_utils.serving_model_path(model.uri), task, windows)
+    if task == "forecast":
+        y = data[TARGET_KEY]
+        metrics = forecast_report(y, outputs, windows, target_index, season)
+        plot_horizon_errors(metrics, outputs.shape[1], os.path.join(evaluation.uri, "horizon_errors.png"))
+    else:
+        train = read_split(examples, "train")
+        y, num_classes = data[LABEL_KEY][:, 0], int(max(data[LABEL_KEY].max(), train[LABEL_KEY].max())) + 1
+        base = bl.shallow_classifier(train[WINDOW_KEY].astype(np.float32).reshape(-1, window, features),
+                                     train[LABEL_KEY][:, 0], windows)
+        metrics = bl.classification_metrics(y, outputs, num_classes)
+        metrics["baseline.shallow.accuracy"] = bl.classification_metrics(y, base, num_classes)["accuracy"]
+        metrics["example_count"] = float(len(y))
+    beats_baselines, reason = decide_blessing(task, metrics, max_baseline_ratio)
+    name = "MAE" if task == "forecast" else "accuracy"
+    last = None
+    if baseline_model is not None:  # the last blessed model, scored on the same eval windows
+        last = headline(task, y, predict_windows(path_utils.serving_model_path(baseline_model.uri), task, windows))
+        metrics[f"last_blessed.{name.lower()}"] = last
+    no_worse, versus = no_worse_than_last_blessed(name, headline(task, y, outputs), last,
+                                                  higher_is_better=task != "forecast", tolerance=max_regression,
+                                                  relative=task == "forecast")
+    blessed, reason = beats_baselines and no_worse, f"{reason}; {versus}"
+    log.info("  %s: %s", "blessed" if blessed else "NOT blessed", reason)
+    with tf.io.gfile.GFile(os.path.join(evaluation.uri, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=1)
+    write_blessing(blessing, model, blessed, reason)

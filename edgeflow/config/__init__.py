@@ -1,0 +1,28 @@
+"""One typed configuration tree for every pipeline: frozen dataclasses.
+
+* ``base``: the loader machinery and :class:`ConfigError`;
+* ``shared``: sections every task reads (data, train, eval, diagnostics, serving, tracking, export, ...);
+* ``image``, ``sequence``, ``detection``: each task's own sections;
+* ``pipeline``: :class:`PipelineConfig`, the presets and :func:`load_config`.
+
+This package imports nothing of edgeflow but its root, so models, components and pipelines all read it.
+"""
+from edgeflow.config.base import ConfigError, check, dump_yaml, from_dict, parse_override, to_dict
+from edgeflow.config.detection import BOX_LOSSES, DetectionConfig
+from edgeflow.config.image import HEADS, POOLINGS, BaselineConfig, ImageConfig, ModelConfig, TuningConfig
+from edgeflow.config.pipeline import PRESETS, PipelineConfig, default, load_config, tiny
+from edgeflow.config.sequence import FORECAST_INPUTS, RNN_CELLS, SEQUENCE_TASKS, SequenceConfig
+from edgeflow.config.shared import (ACTIVATIONS, DISTRIBUTE, EDGE_TARGETS, EDGE_VARIANTS, INITIALIZERS, LR_SCHEDULES,
+                                    DataConfig, DiagnosticsConfig, EvalConfig, ExportConfig, KubeflowConfig,
+                                    OrchestrationConfig, ServingConfig, TrackingConfig, TrainConfig,
+                                    check_model_controls)
+
+__all__ = [
+    "ACTIVATIONS", "BOX_LOSSES", "DISTRIBUTE", "EDGE_TARGETS", "EDGE_VARIANTS", "FORECAST_INPUTS", "HEADS",
+    "INITIALIZERS", "LR_SCHEDULES", "POOLINGS", "PRESETS", "RNN_CELLS", "SEQUENCE_TASKS",
+    "BaselineConfig", "ConfigError", "DataConfig", "DetectionConfig", "DiagnosticsConfig", "EvalConfig",
+    "ExportConfig", "ImageConfig", "KubeflowConfig", "ModelConfig", "OrchestrationConfig", "PipelineConfig",
+    "SequenceConfig", "ServingConfig", "TrackingConfig", "TrainConfig", "TuningConfig",
+    "check", "check_model_controls", "default", "dump_yaml", "from_dict", "load_config", "parse_override",
+    "tiny", "to_dict",
+]

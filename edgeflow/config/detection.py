@@ -1,0 +1,76 @@
+"""Config section of the detection pipeline: the bundled canvases, the YOLO grid, its loss and NMS."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+from edgeflow.config.base import check
+
+BOX_LOSSES = ("sqrt", "iou")
+
+
+@dataclass(frozen=True)
+
+
+class DetectionConfig:
+    """The YOLO detection pipeline: generated data, grid detector, loss, post-processing, blessing.
+
+    The grid is ``image_size / 2**blocks`` cells a side; each cell predicts ``num_anchors`` boxes.
+    """
+
+    # The bundled set (used when data.path is unset): digits pasted on a blank canvas.
+    num_images: int = 800
+    max_objects: int = 3  # 1..max_objects digits per canvas
+    min_object_px: int = 12  # digit side in pixels, drawn uniformly from [min, max]
+    max_object_px: int = 26
+    data_seed: int = 0
+    # Model input and backbone.
+    image_size: int = 64  # images are resized to (image_size, image_size)
+    channels: int = 1
+    blocks: int = 3  # conv blocks, each halving the resolution: grid = image_size / 2**blocks
+    filters: int = 16  # filters of the first block; each later block doubles them
+    num_anchors: int = 3
+    anchors: Tuple[float, ...] = ()  # w1, h1, w2, h2, ... as fractions of the image; () = k-means on train boxes
+    # Loss.
+    lambda_coord: float = 5.0
+    lambda_noobj: float = 0.5
+    box_loss: str = "sqrt"  # "sqrt" (squared error on x, y, sqrt w, sqrt h) or "iou" (1 - IoU)
+    # Box-aware augmentation in training.
+    augment_flip: bool = False  # off for digits: a mirrored 2 is not a 2
+    augment_scale: float = 0.2  # zoom drawn from [1 - s, 1 + s]
+    augment_translate: float = 0.1  # shift up to this fraction of the image
+    # Post-processing (serving and edge).
+    score_threshold: float = 0.25
+    iou_threshold: float = 0.45
+    max_detections: int = 20
+    # Blessing.
+    min_map50: float = 0.8  # blessed only when eval mAP@0.5 reaches this (the default set measures 0.98)
+
+    def __post_init__(self):
+        object.__setattr__(self, "anchors", tuple(self.anchors))
+        check(self.num_images >= 10, "num_images", "must be at least 10")
+        check(self.max_objects >= 1, "max_objects", "must be at least 1")
+        check(4 <= self.min_object_px <= self.max_object_px <= self.image_size, "min_object_px",
+               "must be at least 4 and at most max_object_px, which must fit in image_size")
+        check(16 <= self.image_size <= 1024, "image_size", "must be between 16 and 1024")
+        check(self.channels in (1, 3), "channels", "must be 1 (grayscale) or 3 (RGB)")
+        check(1 <= self.blocks <= 6 and self.image_size % 2 ** self.blocks == 0, "blocks",
+               "must be between 1 and 6, and image_size must be divisible by 2**blocks")
+        check(self.filters >= 1, "filters", "must be at least 1")
+        check(1 <= self.num_anchors <= 9, "num_anchors", "must be between 1 and 9")
+        check(not self.anchors or (len(self.anchors) == 2 * self.num_anchors and all(
+            isinstance(a, (int, float)) and 0 < a <= 1 for a in self.anchors)), "anchors",
+            "must be empty (k-means) or 2 * num_anchors numbers in (0, 1]: w1, h1, w2, h2, ...")
+        check(self.lambda_coord >= 0 and self.lambda_noobj >= 0, "lambda_coord",
+               "and lambda_noobj must be at least 0")
+        check(self.box_loss in BOX_LOSSES, "box_loss", f"must be one of {', '.join(BOX_LOSSES)}")
+        check(0 <= self.augment_scale < 1, "augment_scale", "must be in [0, 1)")
+        check(0 <= self.augment_translate < 0.5, "augment_translate", "must be in [0, 0.5)")
+        check(0 < self.score_threshold < 1, "score_threshold", "must be in (0, 1)")
+        check(0 < self.iou_threshold <= 1, "iou_threshold", "must be in (0, 1]")
+        check(self.max_detections >= 1, "max_detections", "must be at least 1")
+        check(0 <= self.min_map50 <= 1, "min_map50", "must be in [0, 1]")
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // 2 ** self.blocks

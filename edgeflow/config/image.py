@@ -1,0 +1,85 @@
+"""Config sections of the image pipeline: input images, the CNN, the shallow baseline, tuning."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from edgeflow.config.base import check
+from edgeflow.config.shared import check_model_controls
+
+POOLINGS = ("max", "average")  # downsampling inside a block
+HEADS = ("flatten", "global_average")  # how the last feature map becomes a vector
+
+
+@dataclass(frozen=True)
+
+
+class ImageConfig:
+    """Image pipeline inputs: images are decoded and resized inside the graph."""
+
+    size: int = 16  # images are resized to (size, size)
+    channels: int = 1  # 1 = grayscale, 3 = RGB
+    limit_per_class: Optional[int] = None  # bundled digits only: keep this many per class
+
+    def __post_init__(self):
+        check(4 <= self.size <= 512, "size", "must be between 4 and 512")
+        check(self.channels in (1, 3), "channels", "must be 1 (grayscale) or 3 (RGB)")
+        check(self.limit_per_class is None or self.limit_per_class >= 2,
+               "limit_per_class", "must be at least 2 (or null for all)")
+
+@dataclass(frozen=True)
+
+
+class ModelConfig:
+    """A convolutional classifier: ``blocks`` x (conv, [bn], act, conv, [bn], act, pool), then a softmax head.
+
+    Depth is ``blocks``, width is ``filters``; the controls (activation ... batch_norm) are the
+    ones every architecture shares (see models/controls.py)."""
+
+    blocks: int = 2
+    filters: int = 32  # filters of the first block; each later block doubles them
+    kernel_size: int = 3
+    activation: str = "relu"
+    leaky_alpha: float = 0.1  # negative slope of leaky_relu
+    initializer: str = "he_normal"
+    l1: float = 0.0  # weight penalties on every conv/dense kernel
+    l2: float = 0.0
+    dropout: float = 0.25  # before the softmax layer
+    batch_norm: bool = False  # after every conv, before its activation
+    pooling: str = "max"  # max | average: how each block halves the feature map
+    head: str = "flatten"  # flatten | global_average: how the last feature map becomes a vector
+
+    def __post_init__(self):
+        check(1 <= self.blocks <= 6, "blocks", "must be between 1 and 6")
+        check(self.filters >= 1, "filters", "must be at least 1")
+        check(self.kernel_size in (1, 3, 5, 7), "kernel_size", "must be 1, 3, 5 or 7")
+        check_model_controls(self)
+        check(self.pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}")
+        check(self.head in HEADS, "head", f"must be one of {', '.join(HEADS)}")
+
+@dataclass(frozen=True)
+
+
+class BaselineConfig:
+    """The shallow baseline (logistic regression on the transformed features) the CNN must beat."""
+
+    enabled: bool = True
+    min_lift: Optional[float] = None  # bless only when CNN accuracy - baseline accuracy >= this
+
+    def __post_init__(self):
+        check(self.min_lift is None or -1.0 <= self.min_lift <= 1.0, "min_lift",
+               "must be in [-1, 1] (or null for no lift requirement)")
+
+@dataclass(frozen=True)
+
+
+class TuningConfig:
+    """KerasTuner random search over the model controls (models/image/tuner.py), before the Trainer."""
+
+    enabled: bool = False
+    trials: int = 4
+    epochs: int = 3  # per trial
+
+    def __post_init__(self):
+        check(self.trials >= 1, "trials", "must be at least 1")
+        check(self.epochs >= 1, "epochs", "must be at least 1")

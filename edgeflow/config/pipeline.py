@@ -1,0 +1,127 @@
+"""The whole tree of one pipeline run, its named presets, and the loader.
+
+Loaded once, from defaults, then a preset, then an optional YAML file, then ``--set a.b=value``
+overrides (see :func:`load_config`). Every value is type-checked and range-checked at load time,
+and a bad one is reported with its dotted field name. TFX types are built from this tree only at
+the pipeline boundary.
+"""
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from edgeflow.config.base import ConfigError, _merge, check, from_dict, parse_override, to_dict
+from edgeflow.config.detection import DetectionConfig
+from edgeflow.config.image import BaselineConfig, ImageConfig, ModelConfig, TuningConfig
+from edgeflow.config.sequence import SequenceConfig
+from edgeflow.config.shared import (DataConfig, DiagnosticsConfig, EvalConfig, ExportConfig, KubeflowConfig,
+                                    OrchestrationConfig, ServingConfig, TrackingConfig, TrainConfig)
+
+@dataclass(frozen=True)
+
+
+class PipelineConfig:
+    name: str = "image"
+    output: str = "output"  # every run's metadata, artifacts, pushed models and MLflow store
+    data: DataConfig = field(default_factory=DataConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    pipeline: OrchestrationConfig = field(default_factory=OrchestrationConfig)
+    kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    def __post_init__(self):
+        check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
+               "name", "must be letters, digits, '-' or '_'")
+        check(self.image.size >= 2 ** self.model.blocks, "model.blocks",
+               f"is {self.model.blocks}, which halves the image too often for "
+               f"image.size={self.image.size}; use fewer blocks or a larger image.size")
+
+    # Derived locations; everything a run writes lives under `output`.
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.output).resolve()
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.output_dir / self.name / "pipeline_root"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.output_dir / self.name / "metadata.sqlite"
+
+    @property
+    def serving_root(self) -> Path:
+        return Path(self.serving.root).resolve() if self.serving.root else self.output_dir / "serving"
+
+    @property
+    def model_name(self) -> str:
+        return self.serving.model_name or self.name
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking.uri or f"sqlite:///{self.output_dir / 'mlflow.db'}"
+
+    @property
+    def experiment(self) -> str:
+        return self.tracking.experiment or self.name
+
+
+# ---- presets: functions that change a default -------------------------------------------
+
+def default(cfg: PipelineConfig) -> PipelineConfig:
+    return cfg
+
+def tiny(cfg: PipelineConfig) -> PipelineConfig:
+    """Seconds of training on a small subset: for tests and smoke runs."""
+    return replace(
+        cfg,
+        image=replace(cfg.image, limit_per_class=30, size=8),
+        model=replace(cfg.model, blocks=1, filters=8, dropout=0.1),
+        train=replace(cfg.train, epochs=6, batch_size=32, learning_rate=0.01),
+        eval=replace(cfg.eval, min_accuracy=0.5),
+        sequence=replace(cfg.sequence, horizon=3, limit=1500, units=16),
+        detection=replace(cfg.detection, num_images=300, max_objects=2, min_object_px=14, blocks=2,
+                          image_size=32, filters=16, num_anchors=2, min_map50=0.5),
+        export=replace(cfg.export, variants="float32,int8", fine_tune_epochs=1, latency_runs=20),
+    )
+
+
+# A preset maps the pipeline's defaults to new defaults; YAML and --set apply on top.
+PRESETS = {"default": default, "tiny": tiny}
+
+
+# ---- loading ----------------------------------------------------------------------------
+
+def load_config(pipeline: str = "image", preset: str = "default", path: Optional[str] = None,
+                overrides: typing.Sequence[str] = (), updates: Optional[dict] = None) -> PipelineConfig:
+    """Preset, then YAML file, then ``--set`` overrides, then `updates` (a nested dict from CLI flags)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = to_dict(PRESETS[preset](PipelineConfig(name=pipeline)))
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {path} does not exist; give the path of a YAML file")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML ({err.__class__.__name__}); fix its syntax") from None
+        values = _merge(values, loaded if isinstance(loaded, dict) else {"": loaded})
+    for text in overrides:
+        values = _merge(values, parse_override(text))
+    values = _merge(values, updates or {})
+    return from_dict(PipelineConfig, values)

@@ -1,0 +1,70 @@
+"""Config section of the sequence pipeline: windows of a series (forecast) or labelled sequences."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from edgeflow.config.base import check
+
+SEQUENCE_TASKS = ("forecast", "classify")
+RNN_CELLS = ("lstm", "gru", "simple_rnn")
+FORECAST_INPUTS = ("values", "seasonal_change")
+
+
+@dataclass(frozen=True)
+
+
+class SequenceConfig:
+    """The sequence pipeline: windows of a CSV series (forecast) or labelled sequences (classify).
+
+    forecast: each example is ``window`` rows of the value columns -> the next ``horizon``
+    values of ``target``; train/eval split by time (eval is the last ``eval_fraction`` of the
+    series, one window of rows between them). classify: one example per sequence id
+    (``window`` steps of features) -> its label. Null columns mean "the bundled data's".
+    """
+
+    task: str = "forecast"
+    window: Optional[int] = None  # input steps; null = 48 (forecast) or the sequences' length (classify)
+    horizon: int = 6  # forecast: steps predicted
+    season: int = 24  # forecast: steps per season, for the seasonal-naive baseline
+    eval_fraction: float = 0.2  # share of the series (or of the sequence ids) held out for eval
+    fill: str = "fail"  # forecast: missing steps in the series -> "fail" or "interpolate"
+    limit: Optional[int] = None  # keep only the first N rows (forecast) or sequences (classify)
+    time_column: Optional[str] = None  # forecast: timestamp column
+    target: Optional[str] = None  # forecast: the value column to predict (default: the first)
+    cell: str = "lstm"  # lstm | gru | simple_rnn
+    units: int = 32
+    layers: int = 1  # stacked recurrent layers
+    bidirectional: bool = True  # classify only; a forecaster reads the past forwards
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    anchor: str = "seasonal"  # forecast: the head corrects the seasonal-naive ("seasonal") or last-value ("last") forecast, or "none"
+    inputs: str = "seasonal_change"  # forecast: the RNN reads "values", or "seasonal_change" (values + their change over one season, see models/sequence/model.py)
+    max_baseline_ratio: float = 1.0  # blessed only when error < ratio x best baseline's (forecast) or accuracy > baseline's (classify)
+
+    def __post_init__(self):
+        check(self.task in SEQUENCE_TASKS, "task", f"must be one of {', '.join(SEQUENCE_TASKS)}")
+        check(self.window is None or 2 <= self.window <= 1024, "window", "must be between 2 and 1024 (or null)")
+        check(1 <= self.horizon <= 256, "horizon", "must be between 1 and 256")
+        check(self.task == "classify" or self.horizon <= self.season <= self.steps, "season",
+               f"must lie between horizon={self.horizon} and window={self.steps}, got {self.season} "
+               "(the seasonal-naive baseline reads the value one season back from inside the window)")
+        check(0.05 <= self.eval_fraction <= 0.5, "eval_fraction", "must be in [0.05, 0.5]")
+        check(self.fill in ("fail", "interpolate"), "fill", "must be fail or interpolate")
+        check(self.limit is None or self.limit >= 10, "limit", "must be at least 10 (or null for all)")
+        check(self.cell in RNN_CELLS, "cell", f"must be one of {', '.join(RNN_CELLS)}")
+        check(1 <= self.units <= 1024, "units", "must be between 1 and 1024")
+        check(1 <= self.layers <= 4, "layers", "must be between 1 and 4")
+        check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+        check(0.0 <= self.recurrent_dropout < 1.0, "recurrent_dropout", "must be in [0, 1)")
+        check(self.anchor in ("seasonal", "last", "none"), "anchor", "must be seasonal, last or none")
+        check(self.inputs in FORECAST_INPUTS, "inputs", f"must be one of {', '.join(FORECAST_INPUTS)}")
+        check(self.task == "classify" or self.inputs != "seasonal_change" or self.season < self.steps, "inputs",
+               f"is seasonal_change, which needs window > season; got window={self.steps} and season={self.season}; "
+               "lengthen the window or set sequence.inputs=values")
+        check(0.0 < self.max_baseline_ratio <= 1.0, "max_baseline_ratio", "must be in (0, 1]")
+
+    @property
+    def steps(self) -> int:
+        """The forecast window (classify resolves a null window from the data, see pipelines/sequence.py)."""
+        return self.window or 48

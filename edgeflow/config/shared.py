@@ -1,0 +1,199 @@
+"""Config sections every pipeline shares: data, training, evaluation, diagnostics, serving,
+tracking, orchestration and EdgeExport."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from edgeflow.config.base import check
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh")
+INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "lecun_normal")
+LR_SCHEDULES = ("constant", "plateau", "cosine")
+DISTRIBUTE = ("auto", "none", "mirrored", "multi_worker")
+
+
+@dataclass(frozen=True)
+
+
+class DataConfig:
+    """Where the data comes from and how it is split; shared by every pipeline."""
+
+    path: Optional[str] = None  # the input folder or file; None = the pipeline's bundled data set
+    train_buckets: int = 4  # deterministic hash split (train:eval buckets)
+    eval_buckets: int = 1
+    max_bad_fraction: float = 0.05  # unreadable records are skipped; past this share the run stops
+    pattern: Optional[str] = None  # under path, e.g. "span-{SPAN}/*/*": each run reads the newest span
+
+    def __post_init__(self):
+        check(self.train_buckets >= 1, "train_buckets", "must be at least 1")
+        check(self.eval_buckets >= 1, "eval_buckets", "must be at least 1")
+        check(0.0 <= self.max_bad_fraction < 1.0, "max_bad_fraction", "must be in [0, 1)")
+
+def check_model_controls(cfg) -> None:
+    """The controls every architecture shares (activation, initializer, L1/L2, dropout)."""
+    check(cfg.activation in ACTIVATIONS, "activation", f"must be one of {', '.join(ACTIVATIONS)}")
+    check(0.0 < cfg.leaky_alpha < 1.0, "leaky_alpha", "must be in (0, 1)")
+    check(cfg.initializer in INITIALIZERS, "initializer", f"must be one of {', '.join(INITIALIZERS)}")
+    check(cfg.l1 >= 0.0, "l1", "must be at least 0")
+    check(cfg.l2 >= 0.0, "l2", "must be at least 0")
+    check(0.0 <= cfg.dropout < 1.0, "dropout", "must be in [0, 1)")
+
+@dataclass(frozen=True)
+
+
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 0.003
+    early_stopping_patience: int = 4
+    validation_fraction: float = 0.1  # of the train split, held out for early stopping (models/training/validation.py)
+    seed: int = 42
+    lr_schedule: str = "plateau"  # constant | plateau (ReduceLROnPlateau on val_loss) | cosine decay
+    resume: bool = True  # back up every epoch; a killed training resumes from its last epoch
+    tensorboard: bool = True  # TensorBoard logs under <model run dir>/tensorboard
+    clipnorm: Optional[float] = None  # clip each gradient's norm (a cure for exploding gradients)
+    distribute: str = "auto"  # tf.distribute strategy: auto, none, mirrored, multi_worker (see models/training/distribute.py)
+
+    def __post_init__(self):
+        check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
+        check(self.clipnorm is None or self.clipnorm > 0, "clipnorm", "must be above 0 (or null for none)")
+        check(self.epochs >= 1, "epochs", "must be at least 1")
+        check(self.batch_size >= 1, "batch_size", "must be at least 1")
+        check(0.0 < self.learning_rate < 1.0, "learning_rate", "must be in (0, 1)")
+        check(self.early_stopping_patience >= 1, "early_stopping_patience", "must be at least 1")
+        check(0.0 < self.validation_fraction <= 0.5, "validation_fraction", "must be in (0, 0.5]")
+        check(self.distribute in DISTRIBUTE, "distribute", f"must be one of {', '.join(DISTRIBUTE)}")
+
+@dataclass(frozen=True)
+
+
+class EvalConfig:
+    min_accuracy: float = 0.9  # the model is blessed only above this eval accuracy ...
+    max_regression: float = 0.0  # ... and no more than this below the last blessed model
+
+    def __post_init__(self):
+        check(0.0 <= self.min_accuracy <= 1.0, "min_accuracy", "must be in [0, 1]")
+        check(0.0 <= self.max_regression <= 1.0, "max_regression", "must be in [0, 1]")
+
+@dataclass(frozen=True)
+
+
+class DiagnosticsConfig:
+    """Training diagnostics (models/training/diagnostics.py), on a fixed probe batch of the training data."""
+
+    enabled: bool = True
+    probe_size: int = 64  # examples in the probe batch
+    vanishing_ratio: float = 1e-3  # first layer's gradient norm / last layer's, below this = vanishing
+    exploding_norm: float = 1e3  # any layer's gradient norm above this = exploding
+    dead_fraction: float = 0.5  # share of a layer's units that never fire, above this = dead layer
+    overfit_gap: float = 0.1  # val_loss - loss above this, while val_loss rises = overfitting
+
+    def __post_init__(self):
+        check(self.probe_size >= 1, "probe_size", "must be at least 1")
+        check(0.0 < self.vanishing_ratio < 1.0, "vanishing_ratio", "must be in (0, 1)")
+        check(self.exploding_norm > 0, "exploding_norm", "must be above 0")
+        check(0.0 < self.dead_fraction <= 1.0, "dead_fraction", "must be in (0, 1]")
+        check(self.overfit_gap > 0, "overfit_gap", "must be above 0")
+
+@dataclass(frozen=True)
+
+
+class ServingConfig:
+    model_name: Optional[str] = None  # TF Serving model name (default: the pipeline's name)
+    root: Optional[str] = None  # default: <output>/serving; models land in <root>/<model_name>/<version>/
+    # `edgeflow serve` (TF Serving's gRPC and REST APIs on `host`):
+    host: str = "127.0.0.1"
+    grpc_port: int = 8500
+    rest_port: int = 8501
+    max_batch_size: int = 32  # concurrent requests merged into one call; 1 = no batching
+    batch_timeout_ms: float = 0.0  # how long a batch waits for more requests (0: takes what has queued up)
+    poll_seconds: float = 1.0  # how often the model folders are checked for new versions
+    max_request_bytes: int = 16 * 1024 * 1024  # larger requests get RESOURCE_EXHAUSTED
+    workers: int = 1  # server processes sharing the gRPC port (SO_REUSEPORT), each with its own batchers
+    container_root: str = "/models"  # where a container mounts the serving root (models.container.config)
+
+    def __post_init__(self):
+        check(self.model_name is None or self.model_name.replace("_", "").replace("-", "").isalnum(),
+               "model_name", "must be letters, digits, '-' or '_'")
+        for port in ("grpc_port", "rest_port"):
+            check(0 <= getattr(self, port) <= 65535, port, "must be a port number (0-65535; 0 = any free port)")
+        check(1 <= self.max_batch_size <= 4096, "max_batch_size", "must be between 1 and 4096")
+        check(0.0 <= self.batch_timeout_ms <= 1000.0, "batch_timeout_ms", "must be between 0 and 1000")
+        check(1 <= self.workers <= 64, "workers", "must be between 1 and 64")
+        check(self.container_root.startswith("/"), "container_root", "must be an absolute path, like /models")
+        check(self.poll_seconds > 0.0, "poll_seconds", "must be positive")
+        check(self.max_request_bytes >= 1024, "max_request_bytes", "must be at least 1024")
+
+@dataclass(frozen=True)
+
+
+class TrackingConfig:
+    enabled: bool = True
+    uri: Optional[str] = None  # default: sqlite:///<output>/mlflow.db (embedded)
+    experiment: Optional[str] = None  # default: the pipeline's name
+
+
+EDGE_VARIANTS = ("float32", "float16", "dynamic", "int8", "qat_int8", "pruned_int8", "clustered_int8",
+                 "pqat_int8", "cqat_int8")
+EDGE_TARGETS = ("cpu", "edgetpu")
+
+
+@dataclass(frozen=True)
+
+
+class ExportConfig:
+    """EdgeExport: which TFLite variants to build from a blessed model, and which one to ship."""
+
+    enabled: bool = True
+    variants: str = "float32,float16,dynamic,int8,qat_int8,pruned_int8,clustered_int8"  # comma-separated
+    target: str = "cpu"  # "edgetpu" ships only a variant whose every op maps to the Edge TPU
+    # Ship the smallest variant at most this much worse than the Keras model: accuracy (image, sequence
+    # classify) and mAP@0.5 (detection) may drop by this much (0.01 = 1 point); a forecaster's MAE may
+    # rise by this fraction of the Keras MAE (0.01 = 1 %).
+    max_metric_change: float = 0.01
+    fine_tune_epochs: int = 2  # QAT, pruning and clustering fine-tunes
+    fine_tune_learning_rate: float = 0.0005
+    prune_sparsity: float = 0.5
+    cluster_count: int = 16
+    representative_samples: int = 200  # transformed train examples that calibrate int8
+    latency_runs: int = 100
+    timeout_s: int = 600  # per conversion (each runs in a child process)
+
+    def __post_init__(self):
+        names = [v.strip() for v in self.variants.split(",") if v.strip()]
+        unknown = [v for v in names if v not in EDGE_VARIANTS]
+        check(bool(names) and not unknown, "variants",
+               f"must be a comma-separated list of {', '.join(EDGE_VARIANTS)}" + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        check(self.target in EDGE_TARGETS, "target", f"must be one of {', '.join(EDGE_TARGETS)}")
+        check(0.0 <= self.max_metric_change <= 10.0, "max_metric_change", "must be in [0, 10]")
+        check(self.fine_tune_epochs >= 1, "fine_tune_epochs", "must be at least 1")
+        check(0.0 < self.fine_tune_learning_rate < 1.0, "fine_tune_learning_rate", "must be in (0, 1)")
+        check(0.0 < self.prune_sparsity < 1.0, "prune_sparsity", "must be in (0, 1)")
+        check(2 <= self.cluster_count <= 256, "cluster_count", "must be between 2 and 256")
+        check(self.representative_samples >= 1, "representative_samples", "must be at least 1")
+        check(self.latency_runs >= 1, "latency_runs", "must be at least 1")
+        check(self.timeout_s >= 10, "timeout_s", "must be at least 10")
+
+    @property
+    def variant_names(self) -> tuple:
+        return tuple(v.strip() for v in self.variants.split(",") if v.strip())
+
+@dataclass(frozen=True)
+
+
+class OrchestrationConfig:
+    """How runs reuse earlier work (see docs/scaling.md)."""
+
+    cache: bool = False  # TFX caching on ML Metadata: unchanged inputs and code reuse a component's results
+    warm_start: bool = False  # the Trainer starts from the last blessed model's weights (when shapes match)
+
+@dataclass(frozen=True)
+
+
+class KubeflowConfig:
+    """``edgeflow compile <pipeline> --target kubeflow``: the container and the schedule of the spec."""
+
+    image: str = "gcr.io/my-project/edgeflow:latest"  # a container image with edgeflow installed
+    schedule: Optional[str] = None  # cron expression, written beside the spec for the scheduler of choice
+    pipeline_root: Optional[str] = None  # e.g. gs://bucket/edgeflow; default: the local pipeline root

@@ -1,0 +1,138 @@
+"""The TFX Trainer's run_fn for the detection pipeline: train the YOLO model, export for serving.
+
+The exported SavedModel has two signatures, both fed encoded PNG/JPEG bytes (``image_bytes``, (B,)):
+
+* ``serving_default`` -> ``boxes`` (B, D, 4) x0, y0, x1, y1 fractions of the image, ``scores`` (B, D),
+  ``classes`` (B, D), ``class_names`` (B, D), ``num_detections`` (B,); D = detection.max_detections,
+  rows past num_detections are padding. Decoding and class-aware NMS run inside the graph.
+* ``serving_raw`` -> ``raw_grid`` (B, S, S, A, 5 + C), for the evaluator and device runtimes, which
+  post-process in NumPy (``edgeflow.edge.detection``) with ``assets.extra/detection.json``.
+
+The (small) training split is held in memory; every epoch re-draws the box-aware augmentation.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+from tfx import v1 as tfx
+
+from edgeflow.models.detection import postprocess as yolo_postprocess
+from edgeflow.models.training.bare_model import save_bare_model
+from edgeflow.models.training.callbacks import build_callbacks
+from edgeflow.models.detection.examples import DetectionSet, decode_images, read_detection_examples
+from edgeflow.models.image.transform import decode_images as decode_graph
+from edgeflow.models.training.validation import split_indices
+from edgeflow.models.detection.model import build_yolo
+from edgeflow.models.detection.loss import YoloLoss
+from edgeflow.models.detection.targets import augment, encode_targets, kmeans_anchors
+from edgeflow.config import DetectionConfig, TrainConfig, from_dict
+
+keras = tf.keras
+log = logging.getLogger("edgeflow.train")
+META_FILE = os.path.join("assets.extra", "detection.json")
+
+
+class DetectionBatches(keras.utils.Sequence):
+    """Batches of (images (b, H, W, C), targets (b, S, S, A, 5 + C)); shuffled and augmented when `training`."""
+
+    def __init__(self, images: np.ndarray, data: DetectionSet, anchors: np.ndarray, num_classes: int,
+                 cfg: DetectionConfig, batch_size: int, seed: int, training: bool):
+        super().__init__()
+        self.images, self.data, self.anchors, self.num_classes = images, data, anchors, num_classes
+        self.cfg, self.batch_size, self.training = cfg, batch_size, training
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(len(images))
+        if training:
+            self.rng.shuffle(self.order)
+
+    def __len__(self):
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, i):
+        xs, ys = [], []
+        for j in self.order[i * self.batch_size:(i + 1) * self.batch_size]:
+            image, boxes, classes = self.images[j], self.data.boxes[j], self.data.classes[j]
+            if self.training:
+                image, boxes, keep = augment(image, boxes, self.rng, self.cfg.augment_flip, self.cfg.augment_scale,
+                                             self.cfg.augment_translate)
+                boxes, classes = boxes[keep], classes[keep]
+            xs.append(image)
+            ys.append(encode_targets(boxes, classes, self.anchors, self.cfg.grid, self.num_classes))
+        return np.stack(xs), np.stack(ys)
+
+    def on_epoch_end(self):
+        if self.training:
+            self.rng.shuffle(self.order)
+
+
+def choose_anchors(cfg: DetectionConfig, data: DetectionSet, seed: int) -> np.ndarray:
+    """(A, 2) anchor shapes: from the config, or k-means on the training boxes."""
+    if cfg.anchors:
+        return np.asarray(cfg.anchors, np.float32).reshape(-1, 2)
+    return kmeans_anchors(np.concatenate([b[:, 2:4] for b in data.boxes if len(b)]), cfg.num_anchors, seed)
+
+
+def export_signatures(model, cfg: DetectionConfig, anchors: np.ndarray, class_names):
+    names = tf.constant(list(class_names))
+
+    def raw_grid(image_bytes):
+        return model(decode_graph(image_bytes, cfg.image_size, cfg.channels), training=False)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serve_images(image_bytes):
+        out = yolo_postprocess.detect(raw_grid(image_bytes), anchors, cfg.score_threshold, cfg.iou_threshold,
+                                      cfg.max_detections)
+        return {**out, "class_names": tf.gather(names, out["classes"])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serve_raw(image_bytes):
+        return {"raw_grid": raw_grid(image_bytes)}
+
+    return {"serving_default": serve_images, "serving_raw": serve_raw}
+
+
+def write_meta(model_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_names, name: str = META_FILE) -> None:
+    """What a runtime needs beside the raw grid: anchors, class names, input size, thresholds."""
+    meta = {"anchors": anchors.tolist(), "class_names": list(class_names), "image_size": cfg.image_size,
+            "channels": cfg.channels, "grid": cfg.grid, "score_threshold": cfg.score_threshold,
+            "iou_threshold": cfg.iou_threshold, "max_detections": cfg.max_detections}
+    path = os.path.join(model_dir, name)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(meta, f, indent=1)
+
+
+def run_fn(fn_args: tfx.components.FnArgs):
+    cc = fn_args.custom_config
+    cfg, train = from_dict(DetectionConfig, cc["detection"]), from_dict(TrainConfig, cc["train"])
+    class_names = cc["class_names"]
+    tf.keras.utils.set_random_seed(train.seed)
+    train_split = read_detection_examples(fn_args.train_files)  # the eval split is the Evaluator's alone
+    train_set, validation_set = (train_split.subset(i) for i in split_indices(len(train_split),
+                                                                              train.validation_fraction))
+    anchors = choose_anchors(cfg, train_set, train.seed)
+    log.info("  anchors (w, h as fractions of the image): %s", np.round(anchors, 3).tolist())
+
+    def batches(data, training):
+        images = decode_images(data.encoded, cfg.image_size, cfg.channels)
+        return DetectionBatches(images, data, anchors, len(class_names), cfg, train.batch_size, train.seed, training)
+
+    model = build_yolo((cfg.image_size, cfg.image_size, cfg.channels), len(class_names), cfg.num_anchors,
+                       cfg.blocks, cfg.filters)
+    model.compile(optimizer=keras.optimizers.Adam(train.learning_rate),
+                  loss=YoloLoss(anchors, cfg.lambda_coord, cfg.lambda_noobj, cfg.box_loss))
+    log.info("  training %s: %d parameters, %dx%d grid, %d anchors, up to %d epochs on %d images",
+             model.name, model.count_params(), cfg.grid, cfg.grid, cfg.num_anchors, train.epochs, len(train_set))
+    model.fit(batches(train_set, True), validation_data=batches(validation_set, False), epochs=train.epochs,
+              verbose=0, callbacks=build_callbacks(train, fn_args.model_run_dir))  # train.lr_schedule applies
+    model.save(fn_args.serving_model_dir, save_format="tf",
+               signatures=export_signatures(model, cfg, anchors, class_names))
+    write_meta(fn_args.serving_model_dir, cfg, anchors, class_names)
+    # For EdgeExport: the Keras model (image in, raw grid out) and its post-processing settings beside it.
+    keras_dir = save_bare_model(model, fn_args.model_run_dir)
+    write_meta(keras_dir, cfg, anchors, class_names, os.path.basename(META_FILE))

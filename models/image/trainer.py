@@ -1,0 +1,145 @@
+"""The TFX Trainer's run_fn for the image pipeline: train the CNN, export for serving.
+
+The exported SavedModel carries the Transform graph and two signatures:
+
+* ``serving_default``: ``image_bytes`` (B,) encoded PNG/JPEG -> ``probabilities`` (B, C),
+  ``class_id`` (B,), ``class_name`` (B,). The ``_bytes`` suffix lets TF Serving's REST API
+  take base64 (``{"b64": ...}``).
+* ``serving_examples``: serialized tf.Examples -> ``probabilities``; TFMA evaluates with it.
+* ``classify``: serialized tf.Examples ``inputs`` -> ``classes`` (B, C) names, ``scores`` (B, C);
+  a classification signature, so TF Serving's ``Classify`` RPC accepts it.
+
+Beside it go TF Serving warm-up records (``assets.extra/``), see ``edgeflow.serving.export``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from edgeflow.models.features import IMAGE_KEY, LABEL_KEY
+from edgeflow.models.training.bare_model import save_bare_model
+from edgeflow.models.training.callbacks import build_callbacks
+from edgeflow.models.image.model import build_cnn
+from edgeflow.models.controls import configured_cures
+from edgeflow.models.training.diagnostics import build_diagnostics
+from edgeflow.models.training.distribute import make_strategy
+from edgeflow.models.features import IMAGE_FEATURE
+from edgeflow.models.training.validation import split_dataset
+from edgeflow.models.training.warm_start import copy_matching_weights
+from edgeflow.config import DiagnosticsConfig, ImageConfig, ModelConfig, TrainConfig, from_dict
+
+log = logging.getLogger("edgeflow.train")
+
+
+def _dataset(files, data_accessor, tf_transform_output, batch_size: int):
+    """(B, H, W, C) transformed images and (B,) labels, in file order."""
+    return data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=LABEL_KEY, num_epochs=1, shuffle=False),
+        tf_transform_output.transformed_metadata.schema,
+    ).map(lambda features, label: (features[IMAGE_FEATURE], label))
+
+
+SHUFFLE_BUFFER = 10_000  # examples; the digits train split fits whole
+
+
+def fit_and_validation(files, data_accessor, tf_transform_output, train: TrainConfig):
+    """The train split -> (fit, validation) batched datasets: the validation hold-out of
+    ``train.validation_fraction`` (models/training/validation.py) is what early stopping watches."""
+    whole = _dataset(files, data_accessor, tf_transform_output, train.batch_size).unbatch()
+    fit, validation = split_dataset(whole, train.validation_fraction)
+    return (fit.shuffle(SHUFFLE_BUFFER, seed=train.seed).batch(train.batch_size),
+            validation.batch(train.batch_size))
+
+
+def export_signatures(model, tf_transform_output, class_names):
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    names = tf.constant(list(class_names))
+    raw_spec = tf_transform_output.raw_feature_spec()
+    image_shape = raw_spec[IMAGE_KEY].shape  # [] or [1], as the inferred schema says
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serve_images(image_bytes):
+        raw = tf.reshape(image_bytes, [-1] + list(image_shape))
+        probs = model(model.tft_layer({IMAGE_KEY: raw})[IMAGE_FEATURE], training=False)
+        ids = tf.argmax(probs, axis=-1)
+        return {"probabilities": probs, "class_id": ids, "class_name": tf.gather(names, ids)}
+
+    def example_probabilities(examples):  # (B,) serialized tf.Examples -> (B, C)
+        parsed = tf.io.parse_example(examples, {IMAGE_KEY: raw_spec[IMAGE_KEY]})
+        return model(model.tft_layer(parsed)[IMAGE_FEATURE], training=False)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(examples):
+        return {"probabilities": example_probabilities(examples)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(inputs):
+        scores = example_probabilities(inputs)
+        return {"classes": tf.tile(names[None], [tf.shape(scores)[0], 1]), "scores": scores}
+
+    return {"serving_default": serve_images, "serving_examples": serve_examples, "classify": classify}
+
+
+def finish_for_serving(model_dir: str, image: ImageConfig) -> None:
+    """Marks the ``classify`` signature for TF Serving and writes warm-up requests beside the model."""
+    from edgeflow.serving.export import blank_png, mark_classify_signatures, warmup_record, write_warmup_requests
+
+    mark_classify_signatures(model_dir, ["classify"])
+    png = np.array([blank_png(image.size, image.channels)], dtype=object)
+    write_warmup_requests(model_dir, [warmup_record("", "serving_default", {"image_bytes": png})])
+
+
+def probe_batch(dataset, size: int):
+    """The first `size` examples of `dataset` as one fixed ``(x, y)`` batch for the diagnostics."""
+    return next(iter(dataset.unbatch().batch(size).take(1)))
+
+
+def compile_model(model, train: TrainConfig):
+    optimizer = tf.keras.optimizers.Adam(train.learning_rate, clipnorm=train.clipnorm)
+    model.compile(optimizer=optimizer, loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def run_fn(fn_args: tfx.components.FnArgs):
+    cc = fn_args.custom_config
+    image, model_cfg, train = (from_dict(ImageConfig, cc["image"]), from_dict(ModelConfig, cc["model"]),
+                              from_dict(TrainConfig, cc["train"]))
+    class_names = cc["class_names"]
+    tf.keras.utils.set_random_seed(train.seed)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    train_ds, validation_ds = fit_and_validation(fn_args.train_files, fn_args.data_accessor, tft_output, train)
+
+    diagnostics_cfg = from_dict(DiagnosticsConfig, cc.get("diagnostics", {}))
+    backup_dir = cc.get("backup_dir")
+    if fn_args.hyperparameters:  # the Tuner's best values replace the configured controls
+        from edgeflow.models.image.tuner import apply_hyperparameters
+
+        values = fn_args.hyperparameters.get("values", {})
+        model_cfg = apply_hyperparameters(model_cfg, values)
+        if backup_dir:  # another tuned model must not restore these weights
+            backup_dir = os.path.join(backup_dir, "tuned-" + "-".join(f"{k}={v}" for k, v in sorted(values.items())))
+        log.info("  tuned: %s", ", ".join(f"{k}={v}" for k, v in sorted(values.items())))
+    with make_strategy(train.distribute).scope():  # train.distribute: none, mirrored, multi_worker
+        model = build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg)
+        copy_matching_weights(model, fn_args.base_model)  # pipeline.warm_start: the last blessed model
+        compile_model(model, train)
+    log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
+    diagnostics = build_diagnostics(diagnostics_cfg, probe_batch(train_ds, diagnostics_cfg.probe_size),
+                                    os.path.join(fn_args.model_run_dir, "diagnostics.json"),
+                                    configured_cures(model_cfg))
+    model.fit(train_ds, validation_data=validation_ds, epochs=train.epochs, verbose=0,
+              callbacks=build_callbacks(train, fn_args.model_run_dir, backup_dir, diagnostics))
+    with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/labels.txt", "w") as f:
+        f.write("\n".join(class_names) + "\n")
+    save_bare_model(model, fn_args.model_run_dir)  # for EdgeExport, before the Transform layer is attached
+    model.save(fn_args.serving_model_dir, save_format="tf",
+               signatures=export_signatures(model, tft_output, class_names))
+    finish_for_serving(fn_args.serving_model_dir, image)

@@ -1,0 +1,114 @@
+"""A Keras Functional-API recurrent network for windows of a series or labelled sequences.
+
+``layers`` stacked recurrent layers (``cell`` = lstm | gru | simple_rnn), each returning
+sequences except the last, then dropout and a dense head:
+
+* forecast: (B, W, F) -> ... -> (B, units) -> ``forecast`` (B, H), in normalized units, added to
+  an anchor (a naive forecast). With ``inputs=seasonal_change`` the RNN reads only the last
+  W - S steps, each with the target's change since one season (S steps) before, and its
+  correction is in units of that change (see :func:`apply_seasonal_change`);
+* classify: (B, W, F) -> bidirectional layers -> (B, 2 * units) -> ``probabilities`` (B, C).
+
+``unroll=True`` by default: the window length is fixed anyway, and an unrolled GRU or
+SimpleRNN converts to full-integer TFLite, which the looped form crashes (TF 2.16).
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from edgeflow.config import SequenceConfig
+
+keras = tf.keras
+layers = tf.keras.layers
+
+CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "simple_rnn": layers.SimpleRNN}
+
+
+def apply_recurrent(x, cell: str, units: int, return_sequences: bool, bidirectional: bool,
+                    dropout: float, recurrent_dropout: float, unroll: bool, name: str):
+    """(B, W, D) -> (B, W, U) when `return_sequences` else (B, U); U = 2 * units if bidirectional."""
+    layer = CELLS[cell](units, return_sequences=return_sequences, dropout=dropout,
+                        recurrent_dropout=recurrent_dropout, unroll=unroll, name=name)
+    if bidirectional:
+        layer = layers.Bidirectional(layer, name=f"{name}_bidirectional")
+    return layer(x)
+
+
+def anchor_forecast(inputs, cfg: SequenceConfig, horizon: int, target_index: int):
+    """(B, W, F) -> (B, H): the naive forecast the head corrects: the last value or the value a season back."""
+    t = target_index
+    if cfg.anchor == "last":
+        return layers.Lambda(lambda w: tf.repeat(w[:, -1:, t], horizon, axis=1), name="last_value")(inputs)
+    start = inputs.shape[1] - cfg.season
+    return layers.Lambda(lambda w: w[:, start:start + horizon, t], name="seasonal_value")(inputs)
+
+
+def apply_seasonal_change(inputs, season: int, target_index: int, change_scale: float):
+    """(B, W, F) -> (B, W - S, F + 1): the last W - S steps, each with the target's change since the same step
+    one season (S steps) earlier, divided by `change_scale` (that change's train std, so it is O(1)).
+
+    A series that repeats each season is nearly flat in this change; what is left (a slow trend,
+    the day-to-day drift) is what a seasonal-naive forecast misses and the RNN must predict.
+    """
+    t = target_index
+    now = layers.Cropping1D((season, 0), name="last_steps")(inputs)  # (B, W - S, F)
+    before = layers.Cropping1D((0, season), name="season_before")(inputs)  # (B, W - S, F)
+    if inputs.shape[-1] > 1:
+        pick = layers.Lambda(lambda x: x[:, :, t:t + 1], name="target_column")
+        now_t, before_t = pick(now), pick(before)
+    else:
+        now_t, before_t = now, before
+    change = layers.Subtract(name="seasonal_change")([now_t, before_t])  # (B, W - S, 1)
+    change = layers.Rescaling(1.0 / change_scale, name="scaled_change")(change)
+    return layers.Concatenate(name="values_and_change")([now, change])
+
+
+def seasonal_change_scale(windows, season: int, target_index: int = 0) -> float:
+    """The std of the target's change over one season inside (N, W, F) windows (NumPy): `change_scale`."""
+    import numpy as np
+
+    w = np.asarray(windows, np.float64)[:, :, target_index]
+    return float(max((w[:, season:] - w[:, :-season]).std(), 1e-6))
+
+
+def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unroll: bool = True,
+              target_index: int = 0, change_scale: float = 1.0) -> keras.Model:
+    """The network; its input is named ``window`` (the normalized Transform output it is fed).
+
+    `outputs` is the horizon (forecast, linear head) or the number of classes (classify, softmax head).
+    A forecaster's head adds its output to an anchor (``sequence.anchor``: the seasonal-naive or
+    last-value forecast of the target column), so it learns the correction to a naive forecast
+    (in standardized units, where the naive forecasts are computed the same way).
+    `change_scale` (``inputs=seasonal_change``): the train std of the target's seasonal change in
+    standardized units (:func:`seasonal_change_scale`); the head's output is multiplied by it.
+    """
+    classify = cfg.task == "classify"
+    change = not classify and cfg.inputs == "seasonal_change"
+    inputs = keras.Input(shape=(window, features), name="window")  # (B, W, F)
+    x = apply_seasonal_change(inputs, cfg.season, target_index, change_scale) if change else inputs
+    for i in range(cfg.layers):
+        x = apply_recurrent(x, cfg.cell, cfg.units, return_sequences=i < cfg.layers - 1,
+                            bidirectional=classify and cfg.bidirectional, dropout=cfg.dropout,
+                            recurrent_dropout=cfg.recurrent_dropout, unroll=unroll, name=f"{cfg.cell}{i + 1}")
+    if cfg.dropout:
+        x = layers.Dropout(cfg.dropout, name="dropout")(x)
+    if classify:
+        out = layers.Dense(outputs, activation="softmax", name="probabilities")(x)  # (B, C)
+    else:
+        out = layers.Dense(outputs, name="forecast")(x)  # (B, H) a correction to the anchor forecast
+        if change:
+            out = layers.Rescaling(change_scale, name="correction")(out)
+        if cfg.anchor != "none":
+            out = layers.Add(name="anchored_forecast")([out, anchor_forecast(inputs, cfg, outputs, target_index)])
+    return keras.Model(inputs, out, name=f"{cfg.cell}_{cfg.task}")
+
+
+def compile_rnn(model: keras.Model, task: str, learning_rate: float) -> keras.Model:
+    """Adam; MSE with MAE (forecast) or cross-entropy with accuracy (classify)."""
+    if task == "classify":
+        loss, metrics = keras.losses.SparseCategoricalCrossentropy(), [
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    else:
+        loss, metrics = keras.losses.MeanSquaredError(), [keras.metrics.MeanAbsoluteError(name="mae")]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+    return model

@@ -1,0 +1,255 @@
+"""MLflow as the record of every pipeline run.
+
+One parent MLflow run per pipeline run, in an experiment named after the pipeline, with
+the resolved config as params and YAML; after the run, a child run per step that produced
+results (``data``, ``train``, ``evaluate``, ``push``), tags that link to TFX and ML Metadata
+(pipeline run id, execution ids), the git commit and a content fingerprint of the data.
+A blessed model becomes a new version of the registered model named after the pipeline,
+with the ``champion`` alias moved to it.
+
+Embedded by default (``sqlite:///<output>/mlflow.db``, artifacts under ``<output>/mlartifacts``);
+``tracking.uri``, ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` sends everything to a server.
+A server that is down at start stops the run with one sentence (``--no-tracking`` runs
+without it); one that goes away mid-run costs only the records named at the end.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional
+
+from edgeflow import EdgeflowError
+from edgeflow.config import PipelineConfig, dump_yaml, to_dict
+from edgeflow.pipelines.results import RunResults
+
+log = logging.getLogger("edgeflow")
+
+
+class TrackingError(EdgeflowError):
+    pass
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def tracking_uri(cfg: PipelineConfig) -> str:
+    # MLFLOW_TRACKING_URI is read once, by the CLI, into tracking.uri: mlflow.set_tracking_uri
+    # rewrites that variable in this process, so reading it here would follow the last store used.
+    return cfg.tracking_uri
+
+
+def git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (out.stdout.strip() + ("-dirty" if dirty else "")) if out.returncode == 0 else "unknown"
+
+
+def fingerprint(path: str) -> str:
+    """sha256 over every file's relative path and content under `path`: equal data, equal print."""
+    root, digest = Path(path), hashlib.sha256()
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    for f in files:
+        digest.update(str(f.relative_to(root) if f != root else f.name).encode())
+        digest.update(hashlib.sha256(f.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def _connect(cfg: PipelineConfig):
+    import mlflow
+
+    uri = tracking_uri(cfg)
+    if uri.startswith("sqlite:"):
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # a server that is down: say so now, not in minutes
+    try:
+        if mlflow.get_experiment_by_name(cfg.experiment) is None:
+            location = (cfg.output_dir / "mlartifacts" / cfg.experiment).as_uri() if uri.startswith("sqlite:") else None
+            mlflow.create_experiment(cfg.experiment, artifact_location=location)
+        mlflow.set_experiment(cfg.experiment)
+    except Exception as err:  # noqa: BLE001 - any failure here means the store is unusable
+        raise TrackingError(f"cannot reach the MLflow tracking store at {uri} ({err.__class__.__name__}); "
+                            "start the server, fix --tracking-uri, or run with --no-tracking") from None
+    finally:
+        if retries is None:
+            os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+        else:
+            os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = retries
+    return mlflow
+
+
+class Recorder:
+    """Writes records into MLflow; a record that fails (the server went away) is named, not fatal."""
+
+    def __init__(self):
+        self.unwritten: List[str] = []
+        self.server_down = False  # after a connection failure, later records are skipped, not retried
+
+    def __call__(self, what: str, fn: Callable[[], object]) -> None:
+        if self.server_down:
+            self.unwritten.append(what)
+            return
+        try:
+            fn()
+        except Exception as err:  # noqa: BLE001 - tracking must never lose a finished pipeline run
+            self.unwritten.append(what)
+            self.server_down = "connect" in f"{err.__class__.__name__} {err}".lower()
+            log.debug("MLflow record %s not written", what, exc_info=True)
+            log.warning("MLflow: could not write %s (%s: %s)", what, err.__class__.__name__, str(err)[:300])
+
+
+@contextmanager
+def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
+    """Yields the active parent MLflow run (None with tracking off).
+
+    A failure inside marks the run FAILED with the error as a tag, then re-raises."""
+    if not cfg.tracking.enabled:
+        yield None
+        return
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow = _connect(cfg)
+    run = mlflow.start_run(run_name=cfg.name)
+    record = Recorder()
+    record("params", lambda: mlflow.log_params({k: ("null" if v is None else v)
+                                                for k, v in flatten(to_dict(cfg)).items()}))
+    record("config", lambda: mlflow.log_text(dump_yaml(cfg), "config.yaml"))
+    record("tags", lambda: mlflow.set_tags({"git_commit": git_commit(), "edgeflow.pipeline": cfg.name}))
+    try:
+        yield run
+    except BaseException as err:
+        message = str(err)[:4000]
+        record("failure status", lambda: (mlflow.set_tag("error", message), mlflow.end_run(status="FAILED")))
+        raise
+    finally:
+        # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo that, or the next run in this
+        # process (another output folder) would log into this run's store.
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
+    record("run status", lambda: mlflow.end_run(status="FINISHED"))
+
+
+def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Path] = None) -> List[str]:
+    """Everything the pipeline run produced, as child runs of the active run. Returns unwritten records."""
+    import mlflow
+
+    from edgeflow.pipelines.tracking import plots as plots
+    from edgeflow.pipelines.tracking import registry as registry
+
+    record = Recorder()
+    tags = {"tfx.pipeline_run_id": results.pipeline_run_id,
+            **{f"mlmd.execution_id.{k}": str(v) for k, v in results.execution_ids.items()}}
+    if results.input_base:
+        tags["data.path"] = results.input_base
+        record("data fingerprint", lambda: tags.__setitem__("data.fingerprint", fingerprint(results.input_base)))
+    record("tags", lambda: mlflow.set_tags(tags))
+    tmp = Path(tempfile.mkdtemp(prefix="edgeflow-mlflow-"))
+
+    def child(name: str, body: Callable[[], None]) -> None:
+        def run_child():
+            with mlflow.start_run(run_name=name, nested=True, tags={**tags, "edgeflow.step": name}):
+                body()
+        record(f"the {name} step", run_child)
+
+    def data_step():
+        mlflow.log_metrics({f"examples.{k}": v for k, v in results.example_counts.items()})
+        mlflow.log_metric("anomalies", len(results.anomalies))
+        mlflow.log_text("\n".join(results.anomalies) or "no anomalies\n", "anomalies.txt")
+        if results.schema_uri and Path(results.schema_uri).exists():
+            mlflow.log_artifact(results.schema_uri)
+
+    def train_step():
+        mlflow.log_params({k: ("null" if v is None else v) for k, v in flatten(
+            {"model": to_dict(cfg.model), "train": to_dict(cfg.train)}).items()})
+        for row in results.history:
+            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+        mlflow.log_metric("epochs_run", len(results.history))
+        mlflow.log_artifact(str(plots.training_curves(results.history, tmp / "training_curves.png")))
+
+    def evaluate_step():
+        mlflow.log_metrics({k.replace("/", "."): v for k, v in results.metrics.items()})
+        mlflow.log_text(json.dumps(results.metrics, indent=1, sort_keys=True), "eval_metrics.json")
+        mlflow.set_tag("blessed", str(results.blessed).lower())
+        if results.blessing_reason:
+            mlflow.set_tag("blessing_reason", results.blessing_reason[:5000])
+        for png in sorted(Path(results.evaluation_uri).glob("*.png")):  # evaluators' own plots (sequence, detection)
+            mlflow.log_artifact(str(png))
+        if results.class_names:
+            mlflow.log_text(plots.per_class_table(results.metrics, results.class_names), "per_class.csv")
+            cm = plots.read_confusion_matrix(results.evaluation_uri, len(results.class_names))
+            if cm is not None:
+                mlflow.log_artifact(str(plots.confusion_matrix(cm, results.class_names, tmp / "confusion_matrix.png")))
+
+    def push_step():
+        mlflow.set_tags({"pushed_path": results.pushed_path, "serving.version": Path(results.pushed_path).name})
+
+    def register():  # in the parent run, so a version's run carries the headline metrics
+        info = registry.log_pushed_model(results.pushed_path)
+        version = registry.register_champion(info.model_uri, cfg.model_name)
+        mlflow.set_tag("registered_version", version)
+        log.info("registered model %s version %s as %s", cfg.model_name, version, registry.CHAMPION)
+
+    if results.example_counts:
+        child("data", data_step)
+    if results.history:
+        child("train", train_step)
+    if results.evaluation_uri:
+        child("evaluate", evaluate_step)
+    if results.pushed_path:
+        child("push", push_step)
+
+    # The parent carries the headline numbers, for the experiment table.
+    summary = {f"eval.{k}": v for k, v in results.metrics.items() if "/" not in k}
+    summary.update({f"data.examples.{k}": v for k, v in results.example_counts.items()})
+    if results.blessed is not None:
+        summary["eval.blessed"] = int(results.blessed)
+    if results.baseline:  # the shallow baseline and the CNN's lift over it
+        summary.update({f"baseline.{k}": float(results.baseline[k]) for k in ("baseline_accuracy", "cnn_accuracy", "lift")})
+    if results.diagnostics:
+        summary.update({f"diagnostics.{n}.flagged": int(r.get("flagged", False)) for n, r in results.diagnostics.items()})
+        record("diagnostics", lambda: (
+            mlflow.set_tags({f"diagnostics.{n}": r.get("message", "")[:5000] for n, r in results.diagnostics.items()}),
+            mlflow.log_dict(results.diagnostics, "diagnostics/diagnostics.json")))
+    if results.tuned:
+        record("tuned hyperparameters", lambda: mlflow.log_params({f"tuned.{k}": v for k, v in results.tuned.items()}))
+    record("summary metrics", lambda: mlflow.log_metrics(summary))
+    record("summary tags", lambda: mlflow.set_tags(
+        {"blessed": str(results.blessed).lower(),
+         **({"blessing_reason": results.blessing_reason[:5000]} if results.blessing_reason else {}),
+         **({"pushed_path": results.pushed_path} if results.pushed_path else {})}))
+    if results.pushed_path and results.blessed:
+        record("the registered model", register)
+    if log_file and log_file.exists():
+        record("the log file", lambda: mlflow.log_artifact(str(log_file), "logs"))
+    if record.unwritten:
+        log.warning("MLflow: the run finished, but these records were not written: %s", ", ".join(record.unwritten))
+    return record.unwritten
+
+
+def log_child_run(name: str, metrics: dict) -> str:
+    """A child run (nested in the active run) holding `metrics`; returns its id."""
+    import mlflow
+
+    with mlflow.start_run(run_name=name, nested=True) as child:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    return child.info.run_id
