@@ -12,7 +12,7 @@ run: $(STAMP)
 	$(VENV)/bin/edgeflow run image $(ARGS)
 
 test: $(STAMP) lint
-	$(VENV)/bin/pytest -q $(ARGS)
+	$(VENV)/bin/pytest -q --durations=15 $(ARGS)
 
 test-fast: $(STAMP) lint
 	$(VENV)/bin/pytest -q -m "not e2e" $(ARGS)
