@@ -52,8 +52,8 @@ def test_profile_has_one_finite_norm_per_step(cell):
 
 
 def test_a_poorly_initialized_simple_rnn_vanishes_on_a_long_window_but_not_on_two_steps():
-    x, y = probe(24)
-    long = time_step_gradients(poor_simple_rnn(24), x, y)
+    x, y = probe(16)
+    long = time_step_gradients(poor_simple_rnn(16), x, y)
     assert long["vanishing"] and long["flagged"]
     assert long["first_to_last"] < 1e-10
     assert 0.2 < long["efold_steps"] < 0.6  # about 10x (1 / ln 10 = 0.43 steps) or more per step
@@ -64,8 +64,8 @@ def test_a_poorly_initialized_simple_rnn_vanishes_on_a_long_window_but_not_on_tw
 
 
 def test_an_lstm_with_an_open_forget_gate_is_not_flagged_on_the_same_window():
-    x, y = probe(24)
-    report = time_step_gradients(remembering_lstm(24), x, y)
+    x, y = probe(16)
+    report = time_step_gradients(remembering_lstm(16), x, y)
     assert not report["vanishing"] and not report["flagged"]
     assert report["first_to_last"] > 0.01
     assert "reach the first step" in report["message"]
