@@ -15,7 +15,9 @@ state that lets it through. This module measures that directly, on a fixed probe
 A forecaster's head adds its correction to an anchor read straight from the input (the last or
 the seasonal value, see models/sequence/model.py). That skip path hands the anchored steps a
 gradient that never crossed the recurrence, so by default it is taken out of the profile
-(``network_only=True``): what is left is the gradient through the network.
+(``network_only=True``): what is left is the gradient through the network. With
+``sequence.inputs=seasonal_change`` the RNN reads step t twice (as the value at t and in the change
+at t + S), so the profile over the W input steps holds the recurrence's decay twice, one season apart.
 """
 from __future__ import annotations
 
