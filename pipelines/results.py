@@ -35,6 +35,8 @@ class RunResults:
     evaluation_uri: Optional[str] = None
     pushed_path: Optional[str] = None  # <serving root>/<model>/<version> when pushed
     diagnostics: Dict[str, dict] = field(default_factory=dict)  # <model run>/diagnostics.json
+    time_step_gradients: Dict[str, object] = field(default_factory=dict)  # sequence: <model run>/time_step_gradients.json
+    time_step_gradients_plot: Optional[str] = None  # sequence: <model run>/time_step_gradients.png
     baseline: Dict[str, object] = field(default_factory=dict)  # ShallowBaseline's baseline.json
     tuned: Dict[str, object] = field(default_factory=dict)  # the Tuner's best hyperparameter values
 
@@ -51,6 +53,15 @@ def _prop(artifact, name):
         return None
     value = artifact.custom_properties[name]
     return value.string_value or value.int_value
+
+
+def read_time_step_gradients(results: RunResults, model_run: Path) -> None:
+    """The sequence Trainer's gradient-through-time profile and its plot (models/sequence/gradients.py), if written."""
+    profile, plot = model_run / "time_step_gradients.json", model_run / "time_step_gradients.png"
+    if profile.exists():
+        results.time_step_gradients = json.loads(profile.read_text())
+    if plot.exists():
+        results.time_step_gradients_plot = str(plot)
 
 
 def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
@@ -112,6 +123,7 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
         diagnostics = Path(a.uri) / "diagnostics.json"
         if diagnostics.exists():
             results.diagnostics = json.loads(diagnostics.read_text())
+        read_time_step_gradients(results, Path(a.uri))
     for a in by_type.get("HyperParameters", [])[-1:]:
         best = Path(a.uri) / "best_hyperparameters.txt"
         if best.exists():

@@ -149,6 +149,27 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
     record("run status", lambda: mlflow.end_run(status="FINISHED"))
 
 
+def log_time_step_gradients(results: RunResults) -> None:
+    """Into the active (train) run: the gradient-through-time plot, the profile as metric
+    ``time_step_gradient_norm`` at steps 1..W, its decay summary, and the verdict as a tag."""
+    import mlflow
+
+    tsg = results.time_step_gradients
+    if results.time_step_gradients_plot:
+        mlflow.log_artifact(results.time_step_gradients_plot, "diagnostics")
+    if not tsg:
+        return
+    mlflow.log_dict(tsg, "diagnostics/time_step_gradients.json")
+    for t, norm in enumerate(tsg.get("profile") or [], start=1):  # JSON null = not finite
+        if norm is not None:
+            mlflow.log_metric("time_step_gradient_norm", norm, step=t)
+    mlflow.log_metrics({f"time_step_gradients.{k}": float(tsg[k]) for k in ("first_to_last", "efold_steps")
+                        if tsg.get(k) is not None})
+    mlflow.log_metric("time_step_gradients.vanishing", int(bool(tsg.get("vanishing"))))
+    if tsg.get("message"):
+        mlflow.set_tag("diagnostics.time_step_gradients", tsg["message"][:5000])
+
+
 def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Path] = None) -> List[str]:
     """Everything the pipeline run produced, as child runs of the active run. Returns unwritten records."""
     import mlflow
@@ -185,6 +206,8 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
         mlflow.log_metric("epochs_run", len(results.history))
         mlflow.log_artifact(str(plots.training_curves(results.history, tmp / "training_curves.png")))
+        if results.time_step_gradients or results.time_step_gradients_plot:
+            log_time_step_gradients(results)
 
     def evaluate_step():
         mlflow.log_metrics({k.replace("/", "."): v for k, v in results.metrics.items()})
@@ -230,6 +253,8 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
         record("diagnostics", lambda: (
             mlflow.set_tags({f"diagnostics.{n}": r.get("message", "")[:5000] for n, r in results.diagnostics.items()}),
             mlflow.log_dict(results.diagnostics, "diagnostics/diagnostics.json")))
+    if results.time_step_gradients:
+        summary["diagnostics.time_step_gradients.flagged"] = int(bool(results.time_step_gradients.get("flagged")))
     if results.tuned:
         record("tuned hyperparameters", lambda: mlflow.log_params({f"tuned.{k}": v for k, v in results.tuned.items()}))
     record("summary metrics", lambda: mlflow.log_metrics(summary))
