@@ -108,7 +108,8 @@ def _serve(args) -> int:
     s = cfg.serving
     return serve_forever(ServerOptions(cfg.serving_root, s.host, s.grpc_port, s.rest_port, s.max_batch_size,
                                        s.batch_timeout_ms, s.poll_seconds, s.max_request_bytes,
-                                       workers=s.workers, container_root=s.container_root))
+                                       workers=s.workers, container_root=s.container_root,
+                                       rest_max_connections=s.rest_max_connections, rest_timeout_s=s.rest_timeout_s))
 
 
 def _flag_updates(args) -> dict:
