@@ -78,6 +78,7 @@ def test_ui_stops_mlflow_and_its_workers(tmp_path, sig):
             process.kill()
 
 
+@pytest.mark.e2e  # starts (and stops) a pipeline run
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_schedule_stops_the_run_in_progress_and_all_it_started(tmp_path, sig):
     log = tmp_path / "schedule.log"
