@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 from typing import List, Optional
 
@@ -108,7 +107,8 @@ def _serve(args) -> int:
     s = cfg.serving
     return serve_forever(ServerOptions(cfg.serving_root, s.host, s.grpc_port, s.rest_port, s.max_batch_size,
                                        s.batch_timeout_ms, s.poll_seconds, s.max_request_bytes,
-                                       workers=s.workers, container_root=s.container_root))
+                                       workers=s.workers, container_root=s.container_root,
+                                       rest_max_connections=s.rest_max_connections, rest_timeout_s=s.rest_timeout_s))
 
 
 def _flag_updates(args) -> dict:
@@ -252,10 +252,14 @@ def _ui(args) -> int:
     db = cfg.output_dir / "mlflow.db"
     if not db.exists():
         raise EdgeflowError(f"no MLflow store at {db}; run a pipeline first (make run) or pass --output")
+    from edgeflow.pipelines.children import start_group, stop_on_signals, wait_group
+
     print(f"MLflow UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
     cmd = [os.path.join(os.path.dirname(sys.executable), "mlflow"), "ui", "--backend-store-uri",
            cfg.tracking_uri, "--host", "127.0.0.1", "--port", str(args.port)]
-    return subprocess.call(cmd)
+    stop = stop_on_signals()  # SIGTERM/SIGINT stop mlflow ui and its server and job-runner processes
+    code = wait_group(start_group(cmd), stop)
+    return 0 if stop.is_set() else code
 
 
 def main(argv: Optional[List[str]] = None) -> int:

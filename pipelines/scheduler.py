@@ -9,14 +9,14 @@
 * Misfires (fire times missed while a run was still going, or while no scheduler ran):
   ``run_once`` runs once right away if the newest missed time is at most ``grace`` seconds old,
   then follows the schedule; ``skip`` drops them and waits for the next fire time.
-* SIGTERM or SIGINT: no new runs; a run in progress gets SIGTERM, and the scheduler exits 0.
+* SIGTERM or SIGINT: no new runs; a run in progress gets SIGTERM (its whole process group, so
+  whatever it started stops too; SIGKILL after ``stop_grace_s``), and the scheduler exits 0 once
+  no process of the run is left (pipelines/children.py).
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 from edgeflow import EdgeflowError
+from edgeflow.pipelines.children import start_group, wait_group
 from edgeflow.pipelines.locks import file_lock
 
 log = logging.getLogger("edgeflow")
@@ -70,13 +71,6 @@ class Job:
     runs: int = 0
 
 
-def _die_with_parent() -> None:  # runs in the child before exec (Linux): SIGTERM when the scheduler dies
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 class Scheduler:
     """Runs `jobs` until stopped (or until each ran `max_runs` times); see the module docstring."""
 
@@ -89,13 +83,11 @@ class Scheduler:
             parse_cron(job.cron)
         self.jobs, self.output, self.run_args = list(jobs), Path(output).resolve(), list(run_args)
         self.misfire, self.grace, self.max_runs, self.before_start = misfire, grace, max_runs, before_start
-        self._stop, self._child = threading.Event(), None
+        self._stop = threading.Event()
+        self.stop_grace_s = 60.0  # a stopped run's time to end its MLflow run before its group gets SIGKILL
 
-    def stop(self, *_):
+    def stop(self, *_):  # the run in progress gets SIGTERM from _run's wait_group
         self._stop.set()
-        child = self._child
-        if child is not None and child.poll() is None:
-            child.send_signal(signal.SIGTERM)
 
     def _command(self, job: Job) -> List[str]:
         return [sys.executable, "-m", "edgeflow.pipelines.cli", "run", job.pipeline,
@@ -104,9 +96,8 @@ class Scheduler:
     def _run(self, job: Job) -> int:
         log.info("schedule: %s run %d starting (%s)", job.pipeline, job.runs + 1, job.cron)
         t0 = time.time()
-        self._child = subprocess.Popen(self._command(job), preexec_fn=_die_with_parent)
-        rc = self._child.wait()
-        self._child = None
+        child = start_group(self._command(job))  # its own process group: the run and all it started
+        rc = wait_group(child, self._stop, self.stop_grace_s)
         job.runs += 1
         log.info("schedule: %s run %d %s in %.0fs", job.pipeline, job.runs,
                  "finished" if rc == 0 else f"failed (exit {rc})", time.time() - t0)

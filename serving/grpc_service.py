@@ -2,6 +2,8 @@
 and ``ModelService`` (GetModelStatus), on the stock ``tensorflow_serving.apis`` protos."""
 from __future__ import annotations
 
+import logging
+
 import grpc
 from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
@@ -13,12 +15,17 @@ from edgeflow.serving.manager import ModelManager, predict
 from edgeflow.serving.methods import answered_spec, classify, regress, requested_version
 from edgeflow.serving.tensors import from_tensor_proto, to_tensor_proto
 
+log = logging.getLogger("edgeflow.serving")
+
 
 def _answer(context: grpc.ServicerContext, handler, request):
     try:
         return handler(request)
     except ServingError as err:
         context.abort(err.code, str(err))
+    except Exception as err:  # noqa: BLE001 - a bug answers INTERNAL in one line; the traceback goes to the log
+        log.exception("gRPC request failed")
+        context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(err).__name__}; see the server log")
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):

@@ -9,19 +9,18 @@ Errors are ``{"error": "<one sentence>"}`` with the HTTP status TF Serving gives
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import urllib.parse
 from typing import Optional, Tuple
 
-import grpc
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from edgeflow.serving.errors import ServingError, invalid, not_found
 from edgeflow.serving.manager import ModelManager
-from edgeflow.serving.rest_examples import classify_json, regress_json
+from edgeflow.serving.rest_examples import classify_json, parse_json, regress_json
+from edgeflow.serving.rest_http import BoundedHTTPServer, ClientGone, HardenedHandler, RequestTooLarge
 from edgeflow.serving.tensors import format_rest_outputs, parse_rest_inputs
 
 log = logging.getLogger("edgeflow.serving")
@@ -46,13 +45,10 @@ def metadata_json(manager: ModelManager, name: str, version: Optional[int]) -> d
 
 
 def predict_json(manager: ModelManager, name: str, version: Optional[int], body: bytes) -> dict:
-    try:
-        request = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise invalid(f"JSON Parse error: {err}; send a JSON object with 'instances' or 'inputs'") from None
-    if not isinstance(request, dict):
-        raise invalid("the request body must be a JSON object with 'instances' or 'inputs'")
+    request = parse_json(body, "'instances' or 'inputs'")
     key = request.get("signature_name", "")
+    if not isinstance(key, str):
+        raise invalid("'signature_name' must be a string; send a signature's name")
     with manager.acquire(name, version) as servable:
         signature = servable.signature(key)
         inputs, form = parse_rest_inputs(request, signature.definition.inputs)
@@ -60,59 +56,54 @@ def predict_json(manager: ModelManager, name: str, version: Optional[int], body:
 
 
 def make_handler(manager: ModelManager, max_request_bytes: int):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, fmt, *args):  # to the log file, not stderr
-            log.debug("rest %s - " + fmt, self.address_string(), *args)
-
+    class Handler(HardenedHandler):
         def _route(self) -> Tuple[str, Optional[int], str]:
-            match = ROUTE.match(self.path.split("?", 1)[0])
+            # percent-decoded first, so '%2e%2e' is '..' and '%2F' a slash; a name is only ever a key
+            # of the served models (the manager never builds a path from it)
+            path = urllib.parse.unquote(self.path.split("?", 1)[0], errors="replace")
+            match = ROUTE.match(path)
             if not match:
-                raise not_found(f"Malformed request: {self.command} {self.path}; use /v1/models/<name>"
+                raise not_found(f"Malformed request: {self.command} {self.path[:200]}; use /v1/models/<name>"
                                 "[/versions/<version>][:predict|:classify|:regress|/metadata]")
             if match["label"]:
                 raise invalid(f"version label {match['label']!r} is not configured; use /versions/<number>")
             return match["name"], int(match["version"]) if match["version"] else None, match["tail"] or ""
 
-        def _reply(self, status: int, payload: dict) -> None:
-            data = json.dumps(payload).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
         def _handle(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            self.server.begin()
             try:
-                if length > max_request_bytes:
-                    raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                       f"the request body has {length} bytes, over this server's limit of "
-                                       f"{max_request_bytes}; send fewer or smaller inputs per request")
-                body = self.rfile.read(length) if length else b""
-                name, version, tail = self._route()
-                if method == "GET" and tail == "":
-                    return self._reply(200, model_status_json(manager, name, version))
-                if method == "GET" and tail == "/metadata":
-                    return self._reply(200, metadata_json(manager, name, version))
-                if method == "POST" and tail == ":predict":
-                    return self._reply(200, predict_json(manager, name, version, body))
-                if method == "POST" and tail == ":classify":
-                    return self._reply(200, classify_json(manager, name, version, body))
-                if method == "POST" and tail == ":regress":
-                    return self._reply(200, regress_json(manager, name, version, body))
-                raise not_found(f"Malformed request: {method} {self.path}; use GET for status and "
-                                "/metadata, POST for :predict, :classify or :regress")
+                body = self.read_body(max_request_bytes)
+                self.reply(200, self._answer(method, body))
             except ServingError as err:
-                too_large = length > max_request_bytes
-                if too_large:  # read and drop the body, unstored, so the client gets the answer
-                    for start in range(0, length, 1 << 16):
-                        self.rfile.read(min(1 << 16, length - start))
-                self._reply(413 if too_large else err.http_status, {"error": str(err)})
+                self.reply(413 if isinstance(err, RequestTooLarge) else err.http_status, {"error": str(err)})
+            except RecursionError:
+                self.reply(400, {"error": "the request's values are nested too deeply; send flat tensors"})
+            except TimeoutError:
+                self.close_connection = True
+                self.reply(408, {"error": f"the request did not arrive within {self.server.timeout_s:g} s "
+                                          "(serving.rest_timeout_s); send it faster"})
+            except (ClientGone, ConnectionError):
+                self.close_connection = True
             except Exception as err:  # noqa: BLE001 - one bad request must not stop the server
                 log.exception("REST request failed")
-                self._reply(500, {"error": f"internal error: {err}"})
+                self.reply(500, {"error": f"internal error: {type(err).__name__}; see the server log"})
+            finally:
+                self.server.end()
+
+        def _answer(self, method: str, body: bytes) -> dict:
+            name, version, tail = self._route()
+            if method == "GET" and tail == "":
+                return model_status_json(manager, name, version)
+            if method == "GET" and tail == "/metadata":
+                return metadata_json(manager, name, version)
+            if method == "POST" and tail == ":predict":
+                return predict_json(manager, name, version, body)
+            if method == "POST" and tail == ":classify":
+                return classify_json(manager, name, version, body)
+            if method == "POST" and tail == ":regress":
+                return regress_json(manager, name, version, body)
+            raise not_found(f"Malformed request: {method} {self.path[:200]}; use GET for status and "
+                            "/metadata, POST for :predict, :classify or :regress")
 
         def do_GET(self):
             self._handle("GET")
@@ -123,7 +114,6 @@ def make_handler(manager: ModelManager, max_request_bytes: int):
     return Handler
 
 
-def make_rest_server(manager: ModelManager, host: str, port: int, max_request_bytes: int) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), make_handler(manager, max_request_bytes))
-    server.daemon_threads = True
-    return server
+def make_rest_server(manager: ModelManager, host: str, port: int, max_request_bytes: int,
+                     max_connections: int = 256, timeout_s: float = 30.0) -> BoundedHTTPServer:
+    return BoundedHTTPServer((host, port), make_handler(manager, max_request_bytes), max_connections, timeout_s)

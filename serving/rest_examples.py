@@ -59,14 +59,26 @@ def example_from_json(obj: Any) -> example_pb2.Example:
     return example
 
 
+def parse_json(body: bytes, wanted: str) -> dict:
+    """A request body as a JSON object; INVALID_ARGUMENT with the parser's reason otherwise."""
+    try:
+        request = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise invalid(f"JSON Parse error: {err}; send a JSON object with {wanted}") from None
+    except RecursionError:
+        raise invalid(f"JSON Parse error: nested too deeply; send a JSON object with {wanted}") from None
+    if not isinstance(request, dict):
+        raise invalid(f"the request body must be a JSON object with {wanted}")
+    return request
+
+
 def method_request(request, name: str, version: Optional[int], body: bytes):
     """Fills a ``ClassificationRequest``/``RegressionRequest`` from a REST body; returns it."""
-    try:
-        parsed = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise invalid(f"JSON Parse error: {err}; send a JSON object with 'examples'") from None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("examples"), list) or not parsed["examples"]:
+    parsed = parse_json(body, "a non-empty 'examples' list")
+    if not isinstance(parsed.get("examples"), list) or not parsed["examples"]:
         raise invalid("the request body must be a JSON object with a non-empty 'examples' list")
+    if not isinstance(parsed.get("signature_name", ""), str):
+        raise invalid("'signature_name' must be a string; send a signature's name")
     request.model_spec.name = name
     request.model_spec.signature_name = parsed.get("signature_name", "")
     if version is not None:

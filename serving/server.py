@@ -6,6 +6,7 @@ same layout on disk, so what it serves the real server serves too.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import signal
@@ -41,6 +42,8 @@ class ServerOptions:
     grpc_threads: int = 64
     workers: int = 1  # server processes sharing the gRPC port (SO_REUSEPORT), each with its own batchers
     rest: bool = True  # extra workers serve gRPC only
+    rest_max_connections: int = 256  # open REST connections at once (more: 503 at once)
+    rest_timeout_s: float = 30.0  # a REST request must arrive within this (idle connections are closed)
     container_root: str = "/models"  # base paths in models.container.config
 
 
@@ -75,7 +78,8 @@ class ModelServer:
         if not o.rest:
             return self
         try:
-            self._rest = make_rest_server(self.manager, o.host, o.rest_port, o.max_request_bytes)
+            self._rest = make_rest_server(self.manager, o.host, o.rest_port, o.max_request_bytes,
+                                          o.rest_max_connections, o.rest_timeout_s)
         except OSError as err:
             self._grpc.stop(0)
             raise EdgeflowError(f"cannot listen on {o.host}:{o.rest_port} for REST ({err.strerror}); "
@@ -85,24 +89,40 @@ class ModelServer:
         return self
 
     def stop(self, grace_s: float = 5.0) -> None:
+        """Stops taking requests, lets those in flight finish (up to `grace_s`), then unloads the models."""
+        grpc_done = self._grpc.stop(grace_s) if self._grpc else None
         if self._rest:
-            self._rest.shutdown()
+            self._rest.stopping.set()  # answers in flight say Connection: close
+            self._rest.shutdown()  # no new connections
+            if not self._rest.wait_idle(grace_s):
+                log.warning("REST requests still running after %.0f s; stopping anyway", grace_s)
             self._rest.server_close()
-        if self._grpc:
-            self._grpc.stop(grace_s).wait()
+        if grpc_done is not None:
+            grpc_done.wait()
         self.manager.close()
 
 
+def _die_with_parent() -> None:  # in the worker before exec (Linux): SIGTERM when the server process dies
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def start_workers(options: ServerOptions, grpc_port: int) -> List[subprocess.Popen]:
-    """Starts ``options.workers - 1`` more server processes on `grpc_port` (gRPC only, own batchers)."""
+    """Starts ``options.workers - 1`` more server processes on `grpc_port` (gRPC only, own batchers);
+    each gets SIGTERM if this process dies, even by SIGKILL."""
     extra = replace(options, root=str(options.root), grpc_port=grpc_port, workers=1, rest=False)
-    return [subprocess.Popen([sys.executable, "-m", "edgeflow.serving.server", json.dumps(asdict(extra))])
+    return [subprocess.Popen([sys.executable, "-m", "edgeflow.serving.server", json.dumps(asdict(extra))],
+                             preexec_fn=_die_with_parent)
             for _ in range(options.workers - 1)]
 
 
-def stop_workers(workers: List[subprocess.Popen], grace_s: float = 10.0) -> None:
-    for worker in workers:
-        worker.terminate()
+def stop_workers(workers: List[subprocess.Popen], grace_s: float = 10.0, signal_them: bool = True) -> None:
+    """SIGTERM to every worker (each finishes its requests in flight), then waits; SIGKILL after `grace_s`."""
+    for worker in workers if signal_them else ():
+        if worker.poll() is None:
+            worker.terminate()
     for worker in workers:
         try:
             worker.wait(timeout=grace_s)
@@ -113,22 +133,25 @@ def stop_workers(workers: List[subprocess.Popen], grace_s: float = 10.0) -> None
 
 def serve_forever(options: ServerOptions, announce: bool = True) -> int:
     """Serves until SIGTERM or Ctrl-C, then finishes the requests in flight and exits."""
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before any worker exists, so none is left behind
+        signal.signal(sig, lambda *_: stopping.set())
     server = ModelServer(options).start()
-    workers = start_workers(options, server.grpc_port) if options.workers > 1 else []
+    workers = start_workers(options, server.grpc_port) if options.workers > 1 and not stopping.is_set() else []
     if announce:
         print(f"edgeflow serve: gRPC on {options.host}:{server.grpc_port}"
               f"{f' ({options.workers} worker processes)' if workers else ''}, REST on "
               f"http://{options.host}:{server.rest_port}/v1/models/<name>; serving {server.manager.describe()} "
               f"(Ctrl-C to stop)", flush=True)
-    stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
     while not stopping.wait(0.5):
         pass
     if announce:
         print("edgeflow serve: stopping (finishing requests in flight)", flush=True)
-    stop_workers(workers)
-    server.stop()
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    server.stop()  # meanwhile the workers finish theirs
+    stop_workers(workers, signal_them=False)
     return 0
 
 

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from typing import Any, Dict, Mapping, Optional
 
+import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from edgeflow.serving.errors import invalid
+from edgeflow.serving.errors import ServingError, invalid
 
 Arrays = Dict[str, np.ndarray]
+MAX_TENSOR_ELEMENTS = 1 << 24  # values in one request tensor (float32: 64 MiB)
 
 
 # dtypes read and written directly (the wire layout of tensor_content is little-endian numpy);
@@ -61,8 +64,25 @@ def _direct_ndarray(proto) -> Optional[np.ndarray]:
     return array.reshape(shape) if array.size == count else None  # a short value list: TF repeats the last
 
 
+def check_tensor_size(proto) -> None:
+    """Refuses a shape that would make the server allocate more than MAX_TENSOR_ELEMENTS values: a
+    TensorProto may declare any shape with one value (TensorFlow repeats the last), so a 30-byte
+    request could otherwise ask for terabytes."""
+    if proto.tensor_shape.unknown_rank:
+        raise invalid("a request tensor has an unknown rank; send its shape (tensor_shape.dim)")
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if any(d < 0 for d in dims):
+        raise invalid(f"a request tensor has shape {dims} with a negative size; send sizes >= 0")
+    count = math.prod(dims)
+    if count > MAX_TENSOR_ELEMENTS:
+        raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           f"a request tensor of shape {dims} has {count} values, over this server's limit of "
+                           f"{MAX_TENSOR_ELEMENTS}; send smaller tensors or split the batch")
+
+
 def from_tensor_proto(proto) -> np.ndarray:
     """A request's TensorProto as a numpy array (strings as an object array of bytes)."""
+    check_tensor_size(proto)
     try:
         direct = _direct_ndarray(proto)
         return direct if direct is not None else tf.make_ndarray(proto)

@@ -111,6 +111,9 @@ class ServingConfig:
     poll_seconds: float = 1.0  # how often the model folders are checked for new versions
     max_request_bytes: int = 16 * 1024 * 1024  # larger requests get RESOURCE_EXHAUSTED
     workers: int = 1  # server processes sharing the gRPC port (SO_REUSEPORT), each with its own batchers
+    rest_max_connections: int = 256  # open REST connections at once; more get 503 at once
+    rest_timeout_s: float = 30.0  # a REST request (headers and body) must arrive within this; else the
+    #                               connection is closed (idle keep-alive connections included)
     container_root: str = "/models"  # where a container mounts the serving root (models.container.config)
 
     def __post_init__(self):
@@ -124,6 +127,8 @@ class ServingConfig:
         check(self.container_root.startswith("/"), "container_root", "must be an absolute path, like /models")
         check(self.poll_seconds > 0.0, "poll_seconds", "must be positive")
         check(self.max_request_bytes >= 1024, "max_request_bytes", "must be at least 1024")
+        check(1 <= self.rest_max_connections <= 10000, "rest_max_connections", "must be between 1 and 10000")
+        check(0.1 <= self.rest_timeout_s <= 3600.0, "rest_timeout_s", "must be between 0.1 and 3600 seconds")
 
 @dataclass(frozen=True)
 

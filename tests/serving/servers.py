@@ -107,3 +107,15 @@ def save_regressor(path: Path) -> str:
     tf.saved_model.save(tf.Module(), str(path), signatures={"regress": regress, "serving_default": regress})
     mark_method_signatures(str(path), ["regress"], REGRESS_METHOD)
     return str(path)
+
+
+def save_adder(path: Path) -> str:
+    """A tiny SavedModel with a predict signature: ``x`` float32 (B, 2) -> ``y`` = row sums (B,)."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+    def add(x):
+        return {"y": tf.reduce_sum(x, axis=1)}
+
+    tf.saved_model.save(tf.Module(), str(path), signatures={"serving_default": add})
+    return str(path)

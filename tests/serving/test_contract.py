@@ -138,6 +138,15 @@ def test_metadata_lists_the_signatures(stubs, server):
     assert "serving_default" in body["metadata"]["signature_def"]["signature_def"]
 
 
+@pytest.mark.parametrize("fields", [[], ["signature_def", "nope"], ["nope"]], ids=["none", "one-unknown", "unknown"])
+def test_metadata_without_signature_def_field_is_invalid_argument(stubs, fields):
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=fields)
+    request.model_spec.name = "image"
+    err = rpc_error(stubs[0].GetModelMetadata, request)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    assert err.details()
+
+
 def test_model_status_over_grpc_and_rest(stubs, server):
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = "image"
@@ -174,7 +183,9 @@ def test_bad_grpc_requests_get_tf_servings_status(stubs, request_kwargs, code):
     assert err.code() == code, err.details()
     assert err.details()
     # ... and the server keeps serving everyone else.
-    assert stubs[0].Predict(predict_request({"image_bytes": [png(0)]}), timeout=30).outputs["probabilities"]
+    probs = tf.make_ndarray(stubs[0].Predict(predict_request({"image_bytes": [png(0)]}), timeout=30)
+                            .outputs["probabilities"])
+    assert probs.shape == (1, 10) and np.allclose(probs.sum(), 1.0, atol=1e-4)
 
 
 @pytest.mark.parametrize("path, body, status", [
