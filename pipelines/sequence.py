@@ -57,7 +57,7 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
     evaluator = SequenceEvaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"], task=seq.task,
         window=seq.window, features=features, target_index=target_index, season=seq.season,
-        max_baseline_ratio=seq.max_baseline_ratio, max_regression=cfg.eval.max_regression,
+        max_baseline_ratio=seq.max_baseline_ratio, baselines=seq.baselines, max_regression=cfg.eval.max_regression,
         baseline_model=last_blessed.outputs["model"])
     pusher = serving_pusher(cfg, trainer.outputs["model"], evaluator.outputs["blessing"])
     # A blessed model also leaves as measured .tflite variants that take raw windows (statistics wrapped in).

@@ -3,16 +3,33 @@
 Forecast (windows (N, W, F) of raw values, the target column at ``target_index``):
 
 * persistence: every future step repeats the window's last value;
-* seasonal-naive: step h repeats the value one season before it (inside the window).
+* seasonal-naive: step h repeats the value one season before it (inside the window);
+* seasonal-drift: the seasonal-naive value plus the last seasonal change (the window's last
+  value minus the value one season before it), exact on a periodic series with a linear trend;
+* Holt-Winters: additive level, trend and season (statsmodels' ``ExponentialSmoothing``),
+  fitted on the train part of the series only, then rolled forward over the whole series with
+  those parameters fixed: the forecast for a window uses the smoothing state at the window's
+  end, so it sees the history up to the end and nothing after it (no refit, no peeking).
+
+The first three read only the window; Holt-Winters reads the series, which the evaluator
+rebuilds from the examples (:func:`series_from_examples`).
 
 Classify: a shallow model, a logistic regression on each feature's mean and standard
 deviation over the steps: it sees what the sequence contains but not the order.
 """
 from __future__ import annotations
 
-from typing import Dict
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+
+from edgeflow import EdgeflowError
+from edgeflow.config.sequence import FORECAST_BASELINES
+
+
+class BaselineError(EdgeflowError):
+    """A forecast baseline cannot be computed on the data as given."""
 
 
 def persistence(windows: np.ndarray, target_index: int, horizon: int) -> np.ndarray:
@@ -26,6 +43,126 @@ def seasonal_naive(windows: np.ndarray, target_index: int, horizon: int, season:
     if not horizon <= season <= w:
         raise ValueError(f"season={season} must lie between horizon={horizon} and window={w}")
     return windows[:, w - season:w - season + horizon, target_index]
+
+
+def seasonal_drift(windows: np.ndarray, target_index: int, horizon: int, season: int) -> np.ndarray:
+    """(N, W, F) -> (N, H): x[W + h - season] + (x[W - 1] - x[W - 1 - season]), the seasonal value plus the last seasonal change."""
+    w = windows.shape[1]
+    if not horizon <= season < w:
+        raise ValueError(f"season={season} must lie between horizon={horizon} and window={w} - 1")
+    x = windows[:, :, target_index]  # (N, W)
+    return x[:, w - season:w - season + horizon] + (x[:, -1:] - x[:, w - 1 - season:w - season])
+
+
+@dataclass(frozen=True)
+class HoltWinters:
+    """Additive Holt-Winters parameters (statsmodels' names: smoothing_level, _trend, _seasonal; initial_*)."""
+
+    alpha: float
+    beta: float
+    gamma: float
+    level: float  # l_0
+    trend: float  # b_0
+    seasons: Tuple[float, ...]  # s_0 .. s_{m-1}, the season of rows 0 .. m - 1
+
+    @property
+    def season(self) -> int:
+        return len(self.seasons)
+
+
+def fit_holt_winters(train: np.ndarray, season: int) -> HoltWinters:
+    """Fits additive trend + additive season on `train` (T,) with statsmodels (initial state estimated too)."""
+    import warnings
+
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    train = np.asarray(train, np.float64)
+    if len(train) < 2 * season + 2 or not np.isfinite(train).all():
+        raise BaselineError(f"the Holt-Winters baseline needs at least two seasons ({2 * season + 2} steps) of complete "
+                            f"train data, got {len(train)} steps; use a longer series or drop holt_winters from "
+                            "sequence.baselines")
+    with warnings.catch_warnings():  # ConvergenceWarning on easy series: the fit is still the optimizer's best
+        warnings.simplefilter("ignore")
+        fit = ExponentialSmoothing(train, trend="add", seasonal="add", seasonal_periods=season,
+                                   initialization_method="estimated").fit()
+    p = fit.params
+    return HoltWinters(float(p["smoothing_level"]), float(p["smoothing_trend"]), float(p["smoothing_seasonal"]),
+                       float(p["initial_level"]), float(p["initial_trend"]), tuple(map(float, p["initial_seasons"])))
+
+
+def holt_winters_forecasts(series: np.ndarray, hw: HoltWinters, ends: Sequence[int], horizon: int) -> np.ndarray:
+    """(K, H): for each end e, the forecast of rows e .. e + H - 1 from the smoothing state after rows 0 .. e - 1.
+
+    One pass of the recursions over the series (statsmodels' form and indexing), state kept at
+    every step, then one gather: O(T + K H). A NaN row (not observed, e.g. the gap between the
+    train and eval windows) carries the state forward unchanged: level += trend, season kept.
+    Rows at or after the last end are never read.
+    """
+    m, ends = hw.season, np.asarray(ends, np.int64)
+    if horizon > m:
+        raise ValueError(f"horizon={horizon} must be at most the season={m}")
+    y = np.asarray(series, np.float64)[:int(ends.max())].tolist()
+    a, b, g = hw.alpha, hw.beta, hw.gamma
+    lvl, trd = [hw.level] + [0.0] * len(y), [hw.trend] + [0.0] * len(y)  # state after i rows, (T + 1,)
+    s = list(hw.seasons) + [0.0] * len(y)  # s[t]: the season of row t, known after row t - m
+    for i, v in enumerate(y, 1):
+        base = lvl[i - 1] + trd[i - 1]
+        if v != v:  # NaN: not observed
+            lvl[i], trd[i], s[i + m - 1] = base, trd[i - 1], s[i - 1]
+            continue
+        lvl[i] = a * (v - s[i - 1]) + (1 - a) * base
+        trd[i] = b * (lvl[i] - lvl[i - 1]) + (1 - b) * trd[i - 1]
+        s[i + m - 1] = g * (v - base) + (1 - g) * s[i - 1]
+    lvl, trd, s = np.array(lvl), np.array(trd), np.array(s)
+    h = np.arange(horizon)  # (H,)
+    return lvl[ends, None] + (h + 1) * trd[ends, None] + s[ends[:, None] + h]  # (K, H)
+
+
+def holt_winters(series: np.ndarray, train_end: int, ends: Sequence[int], horizon: int, season: int) -> np.ndarray:
+    """(K, H) forecasts at `ends` with parameters fitted on series[:train_end] only."""
+    return holt_winters_forecasts(series, fit_holt_winters(series[:train_end], season), ends, horizon)
+
+
+def series_from_examples(windows: np.ndarray, targets: np.ndarray, first_target_rows: np.ndarray,
+                         target_index: int) -> np.ndarray:
+    """The target column (T,) rebuilt from forecast examples; NaN for rows no example holds.
+
+    windows (N, W, F), targets (N, H), first_target_rows (N,): the row of each example's first
+    target step (``target_step``), so the window holds rows r - W .. r - 1 and the target r .. r + H - 1.
+    """
+    n, w, _ = windows.shape
+    h = targets.shape[1]
+    rows = np.asarray(first_target_rows, np.int64)
+    series = np.full(int(rows.max()) + h, np.nan)
+    series[(rows[:, None] + np.arange(-w, 0)).ravel()] = windows[:, :, target_index].ravel()
+    series[(rows[:, None] + np.arange(h)).ravel()] = np.asarray(targets).ravel()
+    return series
+
+
+def forecast_baselines(names: Sequence[str], windows: np.ndarray, target_index: int, horizon: int, season: int,
+                       series: Optional[np.ndarray] = None, train_end: Optional[int] = None,
+                       ends: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+    """{name: (N, H) forecasts} for the named baselines on the eval `windows` (N, W, F).
+
+    holt_winters also needs the `series` (T,), the row where its train part ends, and each
+    window's end row `ends` (N,) (its first target row).
+    """
+    unknown = [n for n in names if n not in FORECAST_BASELINES]
+    if unknown:
+        raise BaselineError(f"unknown forecast baseline(s) {', '.join(unknown)}; choose from {', '.join(FORECAST_BASELINES)}")
+    out = {}
+    for name in names:
+        if name == "persistence":
+            out[name] = persistence(windows, target_index, horizon)
+        elif name == "seasonal_naive":
+            out[name] = seasonal_naive(windows, target_index, horizon, season)
+        elif name == "seasonal_drift":
+            out[name] = seasonal_drift(windows, target_index, horizon, season)
+        else:
+            if series is None or train_end is None or ends is None:
+                raise ValueError("holt_winters needs series, train_end and ends")
+            out[name] = holt_winters(series, train_end, ends, horizon, season)
+    return out
 
 
 def forecast_errors(y: np.ndarray, pred: np.ndarray) -> Dict[str, object]:

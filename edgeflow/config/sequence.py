@@ -9,6 +9,7 @@ from edgeflow.config.base import check
 SEQUENCE_TASKS = ("forecast", "classify")
 RNN_CELLS = ("lstm", "gru", "simple_rnn")
 FORECAST_INPUTS = ("values", "seasonal_change")
+FORECAST_BASELINES = ("persistence", "seasonal_naive", "seasonal_drift", "holt_winters")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class SequenceConfig:
     recurrent_dropout: float = 0.0
     anchor: str = "seasonal"  # forecast: the head corrects the seasonal-naive ("seasonal") or last-value ("last") forecast, or "none"
     inputs: str = "seasonal_change"  # forecast: the RNN reads "values", or "seasonal_change" (values + their change over one season, see models/sequence/model.py)
+    baselines: str = ",".join(FORECAST_BASELINES)  # forecast: comma-separated set the model must beat (the best of them), see components/sequence/baselines.py
     max_baseline_ratio: float = 1.0  # blessed only when error < ratio x best baseline's (forecast) or accuracy > baseline's (classify)
 
     def __post_init__(self):
@@ -62,7 +64,21 @@ class SequenceConfig:
         check(self.task == "classify" or self.inputs != "seasonal_change" or self.season < self.steps, "inputs",
                f"is seasonal_change, which needs window > season; got window={self.steps} and season={self.season}; "
                "lengthen the window or set sequence.inputs=values")
+        names = self.baseline_names
+        unknown = [n for n in names if n not in FORECAST_BASELINES]
+        check(bool(names) and not unknown, "baselines",
+              f"must be a comma-separated set of {', '.join(FORECAST_BASELINES)}, got {self.baselines!r}")
+        check(self.task == "forecast" or self.baselines == ",".join(FORECAST_BASELINES), "baselines",
+              "applies to task=forecast only (classify is compared with the shallow baseline); remove it")
+        check(self.task == "classify" or "seasonal_drift" not in names or self.season < self.steps, "baselines",
+              f"includes seasonal_drift, which needs window > season; got window={self.steps} and season={self.season}; "
+              "lengthen the window or drop seasonal_drift")
         check(0.0 < self.max_baseline_ratio <= 1.0, "max_baseline_ratio", "must be in (0, 1]")
+
+    @property
+    def baseline_names(self) -> tuple:
+        """`baselines` as a tuple of names, in the given order, without blanks or repeats."""
+        return tuple(dict.fromkeys(n.strip() for n in self.baselines.split(",") if n.strip()))
 
     @property
     def steps(self) -> int:
