@@ -120,7 +120,8 @@ class SequenceTask(TrainingTask):
         return cures + ["early stopping"]
 
     def extra_diagnostics(self, probe, report, cfg):
-        # The hook for recurrent-network diagnostics (e.g. the gradient per input time step).
+        """Recurrent-network diagnostics beside the shared three: add callbacks here (e.g. the gradient of the
+        loss per input time step, models/sequence/gradients.py), each under its own key of `report`."""
         return []
 
     def export(self, model, fn_args):
