@@ -1,6 +1,9 @@
 """The pieces every pipeline shares: the data checks, the push to TF Serving's layout, the Pipeline."""
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import asdict, is_dataclass
 from typing import List, NamedTuple, Sequence
 
 from tfx import v1 as tfx
@@ -40,6 +43,26 @@ def latest_blessed_model():
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("LatestBlessedModel")
+
+
+def train_backup_dir(cfg: PipelineConfig, *setup) -> str:
+    """Where the Trainer backs up every epoch (``train.resume``): stable across runs (so a killed run's next
+    run resumes), one folder per training setup (`setup`: the config sections and values the model depends
+    on, e.g. ``cfg.image, cfg.model, cfg.train``), so a changed model never restores another's weights."""
+    text = json.dumps([asdict(s) if is_dataclass(s) else s for s in setup], sort_keys=True)
+    return str(cfg.output_dir / cfg.name / "train_backup" / hashlib.sha1(text.encode()).hexdigest()[:12])
+
+
+def training_config(cfg: PipelineConfig, *setup) -> dict:
+    """The custom_config keys the training skeleton (models/training/skeleton.py) reads for every task:
+    ``train``, ``diagnostics`` and the resume ``backup_dir`` (from `setup`, see :func:`train_backup_dir`)."""
+    return {"train": asdict(cfg.train), "diagnostics": asdict(cfg.diagnostics),
+            "backup_dir": train_backup_dir(cfg, *setup, cfg.train)}
+
+
+def warm_start_inputs(cfg: PipelineConfig, last_blessed) -> dict:
+    """With ``pipeline.warm_start``, the Trainer's ``base_model``: the last blessed model's weights to start from."""
+    return {"base_model": last_blessed.outputs["model"]} if cfg.pipeline.warm_start else {}
 
 
 def serving_pusher(cfg: PipelineConfig, model, blessing):

@@ -13,7 +13,8 @@ from typing import Sequence
 
 from tfx import v1 as tfx
 
-from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
+from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_pipeline, serving_pusher,
+                                      training_config, warm_start_inputs)
 from edgeflow.components.detection.evaluator import DetectionEvaluator
 from edgeflow.components.detection.example_gen import DetectionExampleGen
 from edgeflow.components.edge_export.component import edge_export_nodes
@@ -24,13 +25,17 @@ log = logging.getLogger("edgeflow")
 
 def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[str],
                     beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
-    custom = {"detection": asdict(cfg.detection), "train": asdict(cfg.train), "class_names": list(class_names)}
+    custom = {"detection": asdict(cfg.detection), **training_config(cfg, cfg.detection, list(class_names)),
+              "class_names": list(class_names)}
 
     # Read images and their boxes with Beam into tf.Examples, split train/eval by a hash of the path.
     example_gen = DetectionExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets)
     # Statistics, an inferred schema (boxes are variable-length), the examples checked; stop on anomalies.
     checks = data_checks(example_gen.outputs["examples"], infer_feature_shape=False)
     schema_gen = checks.schema_gen
+    # The last blessed model (none on a first run): the candidate's mAP@0.5 must not fall below it (and,
+    # with pipeline.warm_start, the Trainer's starting point).
+    last_blessed = latest_blessed_model()
     # Train the grid detector (anchors by k-means unless configured); export with NMS in the graph.
     trainer = tfx.components.Trainer(
         run_fn="edgeflow.models.detection.trainer.run_fn",
@@ -38,10 +43,8 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=custom)
+        custom_config=custom, **warm_start_inputs(cfg, last_blessed))
     trainer.add_upstream_node(checks.anomaly_gate)
-    # The last blessed model (none on a first run): the candidate's mAP@0.5 must not fall below it.
-    last_blessed = latest_blessed_model()
     # COCO mAP on the eval split with pycocotools; bless on mAP@0.5 (a bar, and vs. the last blessed model).
     evaluator = DetectionEvaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
                                    min_map50=cfg.detection.min_map50, max_regression=cfg.eval.max_regression,

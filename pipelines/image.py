@@ -1,7 +1,6 @@
 """The image-classification pipeline: image folder -> CNN -> blessed SavedModel in TF Serving layout."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -10,7 +9,8 @@ from typing import Sequence
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
+from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_pipeline, serving_pusher,
+                                      training_config, warm_start_inputs)
 from edgeflow.components.edge_export.component import edge_export_nodes
 from edgeflow.components.image.example_gen import ImageFolderExampleGen
 from edgeflow.models.features import LABEL_KEY
@@ -45,19 +45,10 @@ def eval_config(cfg: PipelineConfig, num_classes: int) -> tfma.EvalConfig:
         ])
 
 
-def train_backup_dir(cfg: PipelineConfig) -> str:
-    """Where the Trainer backs up every epoch: stable across runs (so a killed run's next run resumes),
-    one folder per training setup (so a changed model never restores another's weights)."""
-    import hashlib
-
-    setup = json.dumps([asdict(cfg.image), asdict(cfg.model), asdict(cfg.train)], sort_keys=True)
-    return str(cfg.output_dir / cfg.name / "train_backup" / hashlib.sha1(setup.encode()).hexdigest()[:12])
-
-
 def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[str],
                     beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
-    custom = {"image": asdict(cfg.image), "model": asdict(cfg.model), "train": asdict(cfg.train),
-              "diagnostics": asdict(cfg.diagnostics), "backup_dir": train_backup_dir(cfg),
+    custom = {"image": asdict(cfg.image), "model": asdict(cfg.model),
+              **training_config(cfg, cfg.image, cfg.model),
               "tuning": asdict(cfg.tuning),
               "class_names": list(class_names)}
 
@@ -97,7 +88,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=custom, **tuned,
-        **({"base_model": baseline.outputs["model"]} if cfg.pipeline.warm_start else {}))
+        **warm_start_inputs(cfg, baseline))
     # Accuracy and per-class metrics on the eval split with TFMA; bless or not.
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],

@@ -16,7 +16,8 @@ from edgeflow.components.edge_export.data import sequence_task_config
 from edgeflow.components.edge_export.component import edge_export_nodes
 from edgeflow.components.sequence.evaluator import SequenceEvaluator
 from edgeflow.components.sequence.example_gen import SequenceCsvExampleGen
-from edgeflow.pipelines.common import data_checks, latest_blessed_model, local_pipeline, serving_pusher
+from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_pipeline, serving_pusher,
+                                      training_config, warm_start_inputs)
 from edgeflow.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
@@ -26,8 +27,8 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
                     class_names: Sequence[str] = (), beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     """`cfg.sequence.window` must be resolved (see :func:`build`)."""
     seq = cfg.sequence
-    custom = {"sequence": asdict(seq), "train": asdict(cfg.train), "features": features,
-              "target_index": target_index, "class_names": list(class_names)}
+    custom = {"sequence": asdict(seq), **training_config(cfg, seq, features, target_index, list(class_names)),
+              "features": features, "target_index": target_index, "class_names": list(class_names)}
 
     # Read the CSV with Beam, cut it into windows, split train/eval by time (or by sequence id).
     example_gen = SequenceCsvExampleGen(csv_path=csv_path, sequence_config=json.dumps(asdict(seq)))
@@ -41,6 +42,9 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
         custom_config={"features": features, "task": seq.task, "target_index": target_index},
         disable_statistics=True)
     transform.add_upstream_node(checks.anomaly_gate)
+    # The last blessed model (none on a first run): the candidate must not be worse than it (and, with
+    # pipeline.warm_start, the Trainer's starting point).
+    last_blessed = latest_blessed_model()
     # Train the RNN (cell, layers, units from sequence.*) and export raw-window signatures.
     trainer = tfx.components.Trainer(
         run_fn="edgeflow.models.sequence.trainer.run_fn",
@@ -49,9 +53,7 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=custom)
-    # The last blessed model (none on a first run): the candidate must not be worse than it.
-    last_blessed = latest_blessed_model()
+        custom_config=custom, **warm_start_inputs(cfg, last_blessed))
     # Score the RNN, the baselines and the last blessed model on the same eval windows; bless only when
     # the RNN beats the baselines and is no worse than the last blessed model.
     evaluator = SequenceEvaluator(

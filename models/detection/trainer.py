@@ -21,16 +21,16 @@ import numpy as np
 import tensorflow as tf
 from tfx import v1 as tfx
 
+from edgeflow.config import DetectionConfig, DiagnosticsConfig, TrainConfig, from_dict
 from edgeflow.models.detection import postprocess as yolo_postprocess
-from edgeflow.models.training.bare_model import save_bare_model
-from edgeflow.models.training.callbacks import build_callbacks
 from edgeflow.models.detection.examples import DetectionSet, decode_images, read_detection_examples
-from edgeflow.models.image.transform import decode_images as decode_graph
-from edgeflow.models.training.validation import split_indices
-from edgeflow.models.detection.model import build_yolo
 from edgeflow.models.detection.loss import YoloLoss
+from edgeflow.models.detection.model import build_yolo
 from edgeflow.models.detection.targets import augment, encode_targets, kmeans_anchors
-from edgeflow.config import DetectionConfig, TrainConfig, from_dict
+from edgeflow.models.image.transform import decode_images as decode_graph
+from edgeflow.models.training.bare_model import KERAS_DIR
+from edgeflow.models.training.skeleton import TrainingTask, train
+from edgeflow.models.training.validation import split_indices
 
 keras = tf.keras
 log = logging.getLogger("edgeflow.train")
@@ -107,32 +107,68 @@ def write_meta(model_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_
         json.dump(meta, f, indent=1)
 
 
+class DetectionTask(TrainingTask):
+    """The YOLO detector's hooks for the training skeleton (models/training/skeleton.py).
+
+    `train_split`: the whole train split (the eval split is the Evaluator's alone); the skeleton's
+    validation hold-out comes out of it, and the anchors from the fitted part.
+    """
+
+    name = "detection"
+
+    def __init__(self, cfg: DetectionConfig, train_split: DetectionSet, class_names):
+        self.cfg, self.train_split, self.class_names = cfg, train_split, list(class_names)
+
+    def datasets(self, train: TrainConfig):
+        fit_set, validation_set = (self.train_split.subset(i)
+                                   for i in split_indices(len(self.train_split), train.validation_fraction))
+        self.fit_set, self.anchors = fit_set, choose_anchors(self.cfg, fit_set, train.seed)
+        log.info("  anchors (w, h as fractions of the image): %s", np.round(self.anchors, 3).tolist())
+        return self._batches(fit_set, train, True), self._batches(validation_set, train, False)
+
+    def _batches(self, data: DetectionSet, train: TrainConfig, training: bool, batch_size: int = 0):
+        images = decode_images(data.encoded, self.cfg.image_size, self.cfg.channels)
+        return DetectionBatches(images, data, self.anchors, len(self.class_names), self.cfg,
+                                batch_size or train.batch_size, train.seed, training)
+
+    def probe(self, fit, size):
+        # Un-augmented fitted images, so the probe neither changes nor draws from the training's random stream.
+        return DetectionBatches(fit.images[:size], fit.data.subset(range(min(size, len(fit.images)))), self.anchors,
+                                len(self.class_names), self.cfg, size, 0, training=False)[0]
+
+    def build_model(self):
+        cfg = self.cfg
+        return build_yolo((cfg.image_size, cfg.image_size, cfg.channels), len(self.class_names), cfg.num_anchors,
+                          cfg.blocks, cfg.filters)
+
+    def compile(self, model, optimizer):
+        cfg = self.cfg
+        model.compile(optimizer=optimizer, loss=YoloLoss(self.anchors, cfg.lambda_coord, cfg.lambda_noobj,
+                                                         cfg.box_loss))
+
+    def describe(self, model, train):
+        cfg = self.cfg
+        return (f"training {model.name}: {model.count_params()} parameters, {cfg.grid}x{cfg.grid} grid, "
+                f"{cfg.num_anchors} anchors, up to {train.epochs} epochs on {len(self.fit_set)} images")
+
+    def cures(self):
+        cfg = self.cfg
+        augmented = [name for name, on in (("flip", cfg.augment_flip), ("scale", cfg.augment_scale),
+                                           ("translate", cfg.augment_translate)) if on]
+        return ([f"augmentation ({', '.join(augmented)})"] if augmented else []) + ["early stopping"]
+
+    def export(self, model, fn_args):
+        model.save(fn_args.serving_model_dir, save_format="tf",
+                   signatures=export_signatures(model, self.cfg, self.anchors, self.class_names))
+        write_meta(fn_args.serving_model_dir, self.cfg, self.anchors, self.class_names)
+        # For EdgeExport: post-processing settings beside the bare Keras model (image in, raw grid out).
+        write_meta(os.path.join(fn_args.model_run_dir, KERAS_DIR), self.cfg, self.anchors, self.class_names,
+                   os.path.basename(META_FILE))
+
+
 def run_fn(fn_args: tfx.components.FnArgs):
     cc = fn_args.custom_config
-    cfg, train = from_dict(DetectionConfig, cc["detection"]), from_dict(TrainConfig, cc["train"])
-    class_names = cc["class_names"]
-    tf.keras.utils.set_random_seed(train.seed)
-    train_split = read_detection_examples(fn_args.train_files)  # the eval split is the Evaluator's alone
-    train_set, validation_set = (train_split.subset(i) for i in split_indices(len(train_split),
-                                                                              train.validation_fraction))
-    anchors = choose_anchors(cfg, train_set, train.seed)
-    log.info("  anchors (w, h as fractions of the image): %s", np.round(anchors, 3).tolist())
-
-    def batches(data, training):
-        images = decode_images(data.encoded, cfg.image_size, cfg.channels)
-        return DetectionBatches(images, data, anchors, len(class_names), cfg, train.batch_size, train.seed, training)
-
-    model = build_yolo((cfg.image_size, cfg.image_size, cfg.channels), len(class_names), cfg.num_anchors,
-                       cfg.blocks, cfg.filters)
-    model.compile(optimizer=keras.optimizers.Adam(train.learning_rate),
-                  loss=YoloLoss(anchors, cfg.lambda_coord, cfg.lambda_noobj, cfg.box_loss))
-    log.info("  training %s: %d parameters, %dx%d grid, %d anchors, up to %d epochs on %d images",
-             model.name, model.count_params(), cfg.grid, cfg.grid, cfg.num_anchors, train.epochs, len(train_set))
-    model.fit(batches(train_set, True), validation_data=batches(validation_set, False), epochs=train.epochs,
-              verbose=0, callbacks=build_callbacks(train, fn_args.model_run_dir))  # train.lr_schedule applies
-    model.save(fn_args.serving_model_dir, save_format="tf",
-               signatures=export_signatures(model, cfg, anchors, class_names))
-    write_meta(fn_args.serving_model_dir, cfg, anchors, class_names)
-    # For EdgeExport: the Keras model (image in, raw grid out) and its post-processing settings beside it.
-    keras_dir = save_bare_model(model, fn_args.model_run_dir)
-    write_meta(keras_dir, cfg, anchors, class_names, os.path.basename(META_FILE))
+    task = DetectionTask(from_dict(DetectionConfig, cc["detection"]), read_detection_examples(fn_args.train_files),
+                         cc["class_names"])
+    train(task, fn_args, from_dict(TrainConfig, cc["train"]), from_dict(DiagnosticsConfig, cc.get("diagnostics", {})),
+          cc.get("backup_dir"))

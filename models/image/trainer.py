@@ -22,17 +22,12 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from edgeflow.models.features import IMAGE_KEY, LABEL_KEY
-from edgeflow.models.training.bare_model import save_bare_model
-from edgeflow.models.training.callbacks import build_callbacks
-from edgeflow.models.image.model import build_cnn
-from edgeflow.models.controls import configured_cures
-from edgeflow.models.training.diagnostics import build_diagnostics
-from edgeflow.models.training.distribute import make_strategy
-from edgeflow.models.features import IMAGE_FEATURE
-from edgeflow.models.training.validation import split_dataset
-from edgeflow.models.training.warm_start import copy_matching_weights
 from edgeflow.config import DiagnosticsConfig, ImageConfig, ModelConfig, TrainConfig, from_dict
+from edgeflow.models.controls import configured_cures
+from edgeflow.models.features import IMAGE_FEATURE, IMAGE_KEY, LABEL_KEY
+from edgeflow.models.image.model import build_cnn
+from edgeflow.models.training.skeleton import TrainingTask, make_optimizer, train
+from edgeflow.models.training.validation import split_dataset
 
 log = logging.getLogger("edgeflow.train")
 
@@ -96,28 +91,59 @@ def finish_for_serving(model_dir: str, image: ImageConfig) -> None:
     write_warmup_requests(model_dir, [warmup_record("", "serving_default", {"image_bytes": png})])
 
 
-def probe_batch(dataset, size: int):
-    """The first `size` examples of `dataset` as one fixed ``(x, y)`` batch for the diagnostics."""
-    return next(iter(dataset.unbatch().batch(size).take(1)))
-
-
 def compile_model(model, train: TrainConfig):
-    optimizer = tf.keras.optimizers.Adam(train.learning_rate, clipnorm=train.clipnorm)
+    """Adam (with ``train.clipnorm``), cross-entropy and accuracy; returns `model`."""
+    compile_classifier(model, make_optimizer(train))
+    return model
+
+
+def compile_classifier(model, optimizer) -> None:
     model.compile(optimizer=optimizer, loss=tf.keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    return model
+
+
+class ImageTask(TrainingTask):
+    """The CNN classifier's hooks for the training skeleton (models/training/skeleton.py).
+
+    `fn_args` (TFX's FnArgs) gives the transformed train split and the Transform graph; a test may
+    leave it None and pass `fit`/`validation` datasets of (B, H, W, C) images and (B,) labels instead.
+    """
+
+    name = "image"
+
+    def __init__(self, image: ImageConfig, model_cfg: ModelConfig, class_names, fn_args=None,
+                 fit=None, validation=None):
+        self.image, self.model_cfg, self.class_names, self.fn_args = image, model_cfg, list(class_names), fn_args
+        self._given = (fit, validation)
+        self.tft_output = tft.TFTransformOutput(fn_args.transform_output) if fn_args is not None else None
+
+    def datasets(self, train: TrainConfig):
+        if self.fn_args is None:
+            return self._given
+        return fit_and_validation(self.fn_args.train_files, self.fn_args.data_accessor, self.tft_output, train)
+
+    def build_model(self):
+        return build_cnn((self.image.size, self.image.size, self.image.channels), len(self.class_names),
+                         self.model_cfg)
+
+    def compile(self, model, optimizer):
+        compile_classifier(model, optimizer)
+
+    def cures(self):
+        return configured_cures(self.model_cfg)
+
+    def export(self, model, fn_args):
+        with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/labels.txt", "w") as f:
+            f.write("\n".join(self.class_names) + "\n")
+        model.save(fn_args.serving_model_dir, save_format="tf",
+                   signatures=export_signatures(model, self.tft_output, self.class_names))
+        finish_for_serving(fn_args.serving_model_dir, self.image)
 
 
 def run_fn(fn_args: tfx.components.FnArgs):
     cc = fn_args.custom_config
-    image, model_cfg, train = (from_dict(ImageConfig, cc["image"]), from_dict(ModelConfig, cc["model"]),
-                              from_dict(TrainConfig, cc["train"]))
-    class_names = cc["class_names"]
-    tf.keras.utils.set_random_seed(train.seed)
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    train_ds, validation_ds = fit_and_validation(fn_args.train_files, fn_args.data_accessor, tft_output, train)
-
-    diagnostics_cfg = from_dict(DiagnosticsConfig, cc.get("diagnostics", {}))
+    image, model_cfg, train_cfg = (from_dict(ImageConfig, cc["image"]), from_dict(ModelConfig, cc["model"]),
+                                   from_dict(TrainConfig, cc["train"]))
     backup_dir = cc.get("backup_dir")
     if fn_args.hyperparameters:  # the Tuner's best values replace the configured controls
         from edgeflow.models.image.tuner import apply_hyperparameters
@@ -127,19 +153,5 @@ def run_fn(fn_args: tfx.components.FnArgs):
         if backup_dir:  # another tuned model must not restore these weights
             backup_dir = os.path.join(backup_dir, "tuned-" + "-".join(f"{k}={v}" for k, v in sorted(values.items())))
         log.info("  tuned: %s", ", ".join(f"{k}={v}" for k, v in sorted(values.items())))
-    with make_strategy(train.distribute).scope():  # train.distribute: none, mirrored, multi_worker
-        model = build_cnn((image.size, image.size, image.channels), len(class_names), model_cfg)
-        copy_matching_weights(model, fn_args.base_model)  # pipeline.warm_start: the last blessed model
-        compile_model(model, train)
-    log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
-    diagnostics = build_diagnostics(diagnostics_cfg, probe_batch(train_ds, diagnostics_cfg.probe_size),
-                                    os.path.join(fn_args.model_run_dir, "diagnostics.json"),
-                                    configured_cures(model_cfg))
-    model.fit(train_ds, validation_data=validation_ds, epochs=train.epochs, verbose=0,
-              callbacks=build_callbacks(train, fn_args.model_run_dir, backup_dir, diagnostics))
-    with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/labels.txt", "w") as f:
-        f.write("\n".join(class_names) + "\n")
-    save_bare_model(model, fn_args.model_run_dir)  # for EdgeExport, before the Transform layer is attached
-    model.save(fn_args.serving_model_dir, save_format="tf",
-               signatures=export_signatures(model, tft_output, class_names))
-    finish_for_serving(fn_args.serving_model_dir, image)
+    train(ImageTask(image, model_cfg, cc["class_names"], fn_args), fn_args, train_cfg,
+          from_dict(DiagnosticsConfig, cc.get("diagnostics", {})), backup_dir)

@@ -103,12 +103,12 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
     return keras.Model(inputs, out, name=f"{cfg.cell}_{cfg.task}")
 
 
-def compile_rnn(model: keras.Model, task: str, learning_rate: float) -> keras.Model:
-    """Adam; MSE with MAE (forecast) or cross-entropy with accuracy (classify)."""
+def compile_rnn(model: keras.Model, task: str, learning_rate: float = 0.003, optimizer=None) -> keras.Model:
+    """`optimizer` (default Adam at `learning_rate`); MSE with MAE (forecast) or cross-entropy with accuracy (classify)."""
     if task == "classify":
         loss, metrics = keras.losses.SparseCategoricalCrossentropy(), [
             keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     else:
         loss, metrics = keras.losses.MeanSquaredError(), [keras.metrics.MeanAbsoluteError(name="mae")]
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     return model

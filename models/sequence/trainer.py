@@ -21,13 +21,12 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from edgeflow.models.features import LABEL_KEY, TIME_KEY, WINDOW_KEY
-from edgeflow.models.training.bare_model import save_bare_model
-from edgeflow.models.training.callbacks import build_callbacks
+from edgeflow.config import DiagnosticsConfig, SequenceConfig, TrainConfig, from_dict
+from edgeflow.models.features import (LABEL_KEY, TARGET_FEATURE, TARGET_MEAN, TARGET_STD, TIME_KEY,
+                                      WINDOW_FEATURE, WINDOW_KEY)
 from edgeflow.models.sequence.model import build_rnn, compile_rnn, seasonal_change_scale
+from edgeflow.models.training.skeleton import TrainingTask, train
 from edgeflow.models.training.validation import split_by_time, split_indices
-from edgeflow.models.features import TARGET_FEATURE, TARGET_MEAN, TARGET_STD, WINDOW_FEATURE
-from edgeflow.config import SequenceConfig, TrainConfig, from_dict
 
 log = logging.getLogger("edgeflow.train")
 
@@ -74,35 +73,72 @@ def export_signatures(model, tft_output, task: str, window: int, features: int, 
     return {"serving_default": serve_windows, "serving_examples": serve_examples}
 
 
+class SequenceTask(TrainingTask):
+    """The RNN's hooks for the training skeleton (models/training/skeleton.py).
+
+    Args:
+        x: (N, W, F) normalized train windows; y: (N, H) normalized targets or (N, 1) class ids;
+        steps: (N,) row index of each window's first target step (forecast), else None.
+        tft_output: the Transform graph the export wraps around the model (None: a plain SavedModel).
+    """
+
+    name = "sequence"
+
+    def __init__(self, seq: SequenceConfig, x, y, steps=None, class_names=(), target_index: int = 0,
+                 tft_output=None):
+        self.seq, self.x, self.y, self.steps = seq, x, y, steps
+        self.class_names, self.target_index, self.tft_output = list(class_names), target_index, tft_output
+        self.forecast, self.change_scale = seq.task == "forecast", 1.0
+
+    def datasets(self, train: TrainConfig):
+        # Early stopping, the checkpoint and the LR schedule watch a hold-out of the train split, never
+        # the eval split the Evaluator scores: the latest windows for a series, every k-th sequence else.
+        x, y, seq = self.x, self.y, self.seq
+        fit, held = (split_by_time(self.steps, train.validation_fraction, seq.window, seq.horizon) if self.forecast
+                     else split_indices(len(x), train.validation_fraction))
+        log.info("  %d train windows: %d fitted, %d held out for validation%s", len(x), len(fit), len(held),
+                 f", {len(x) - len(fit) - len(held)} in the gap between" if self.forecast else "")
+        if self.forecast and seq.inputs == "seasonal_change":  # from the fitted windows
+            self.change_scale = seasonal_change_scale(x[fit], seq.season, self.target_index)
+            log.info("  seasonal change of the target: std %.4f (standardized units) on %d windows",
+                     self.change_scale, len(fit))
+        fit_ds = tf.data.Dataset.from_tensor_slices((x[fit], y[fit])).shuffle(len(fit), seed=train.seed)
+        validation_ds = tf.data.Dataset.from_tensor_slices((x[held], y[held]))
+        return fit_ds.batch(train.batch_size), validation_ds.batch(train.batch_size)
+
+    def build_model(self):
+        outputs = self.seq.horizon if self.forecast else len(self.class_names)
+        return build_rnn(self.seq.window, self.x.shape[-1], outputs, self.seq, target_index=self.target_index,
+                         change_scale=self.change_scale)
+
+    def compile(self, model, optimizer):
+        compile_rnn(model, self.seq.task, optimizer=optimizer)
+
+    def cures(self):
+        cures = [f"{k.replace('_', ' ')} {v}" for k, v in
+                 (("dropout", self.seq.dropout), ("recurrent_dropout", self.seq.recurrent_dropout)) if v]
+        return cures + ["early stopping"]
+
+    def extra_diagnostics(self, probe, report, cfg):
+        """Recurrent-network diagnostics beside the shared three: add callbacks here (e.g. the gradient of the
+        loss per input time step, models/sequence/gradients.py), each under its own key of `report`."""
+        return []
+
+    def export(self, model, fn_args):
+        if self.tft_output is None:
+            return super().export(model, fn_args)
+        model.save(fn_args.serving_model_dir, save_format="tf",
+                   signatures=export_signatures(model, self.tft_output, self.seq.task, self.seq.window,
+                                                self.x.shape[-1], self.class_names))
+
+
 def run_fn(fn_args: tfx.components.FnArgs):
     cc = fn_args.custom_config
-    seq, train = from_dict(SequenceConfig, cc["sequence"]), from_dict(TrainConfig, cc["train"])
-    window, features, class_names = seq.window, cc["features"], cc.get("class_names") or []
-    tf.keras.utils.set_random_seed(train.seed)
+    seq, train_cfg = from_dict(SequenceConfig, cc["sequence"]), from_dict(TrainConfig, cc["train"])
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     forecast = seq.task == "forecast"
-    label_key = TARGET_FEATURE if forecast else LABEL_KEY
-    x, y, steps = load_train_split(fn_args.train_files, fn_args.data_accessor, tft_output, label_key,
-                                   (window, features), with_time=forecast)
-    # Early stopping, the checkpoint and the LR schedule watch a hold-out of the train split, never
-    # the eval split the Evaluator scores: the latest windows for a series, every k-th sequence else.
-    fit, held = (split_by_time(steps, train.validation_fraction, window, seq.horizon) if forecast
-                 else split_indices(len(x), train.validation_fraction))
-    log.info("  %d train windows: %d fitted, %d held out for validation%s", len(x), len(fit), len(held),
-             f", {len(x) - len(fit) - len(held)} in the gap between" if forecast else "")
-    fit_ds = tf.data.Dataset.from_tensor_slices((x[fit], y[fit])).shuffle(len(fit), seed=train.seed)
-    validation_ds = tf.data.Dataset.from_tensor_slices((x[held], y[held]))
-    change_scale = 1.0
-    if forecast and seq.inputs == "seasonal_change":  # from the fitted windows
-        change_scale = seasonal_change_scale(x[fit], seq.season, cc.get("target_index", 0))
-        log.info("  seasonal change of the target: std %.4f (standardized units) on %d windows",
-                 change_scale, len(fit))
-    model = build_rnn(window, features, seq.horizon if forecast else len(class_names), seq,
-                      target_index=cc.get("target_index", 0), change_scale=change_scale)
-    compile_rnn(model, seq.task, train.learning_rate)
-    log.info("  training %s: %d parameters, up to %d epochs", model.name, model.count_params(), train.epochs)
-    model.fit(fit_ds.batch(train.batch_size), validation_data=validation_ds.batch(train.batch_size),
-              epochs=train.epochs, verbose=0, callbacks=build_callbacks(train, fn_args.model_run_dir))
-    save_bare_model(model, fn_args.model_run_dir)  # before export_signatures attaches the Transform layer
-    model.save(fn_args.serving_model_dir, save_format="tf",
-               signatures=export_signatures(model, tft_output, seq.task, window, features, class_names))
+    x, y, steps = load_train_split(fn_args.train_files, fn_args.data_accessor, tft_output,
+                                   TARGET_FEATURE if forecast else LABEL_KEY, (seq.window, cc["features"]),
+                                   with_time=forecast)
+    task = SequenceTask(seq, x, y, steps, cc.get("class_names") or [], cc.get("target_index", 0), tft_output)
+    train(task, fn_args, train_cfg, from_dict(DiagnosticsConfig, cc.get("diagnostics", {})), cc.get("backup_dir"))

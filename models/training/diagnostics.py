@@ -81,12 +81,18 @@ class GradientHealth(keras.callbacks.Callback):
                    if "kernel" in w.name]
         model = self.model
 
-        @tf.function
-        def norms():  # one graph: forward, loss, backward on the probe batch -> (K,) norms
+        strategy = model.distribute_strategy
+
+        def replica_norms():  # forward, loss, backward on the whole probe batch -> (K,) norms
             with tf.GradientTape() as tape:
-                loss = model.compute_loss(x, y, model(x, training=False))
+                # Under a tf.distribute strategy the compiled loss is divided by the replicas; undo it.
+                loss = model.compute_loss(x, y, model(x, training=False)) * strategy.num_replicas_in_sync
             grads = tape.gradient(loss, [w for _, w in kernels])
             return tf.stack([tf.norm(g) if g is not None else tf.constant(0.0) for g in grads])
+
+        @tf.function
+        def norms():  # one graph; in a replica's context, as Keras' own train step (train.distribute)
+            return strategy.experimental_local_results(strategy.run(replica_norms))[0]
 
         return [name for name, _ in kernels], norms
 
@@ -184,9 +190,12 @@ class DeadUnits(keras.callbacks.Callback):
             message = (f"dead ReLU units: {len(dead)} layer(s) have more than {self.threshold:.0%} units that never "
                        f"fire (worst {worst}: {dead[worst]:.0%}); use Leaky ReLU (model.activation=leaky_relu), "
                        "a lower train.learning_rate or batch norm")
+        elif not self.layers:  # e.g. an LSTM/GRU with tanh units: they saturate, they do not die
+            message = ("dead-unit check does not apply: no ReLU-family layers (tanh and sigmoid units, as in "
+                       "LSTM/GRU cells, saturate instead of dying; gradient_health watches for that)")
         else:
             message = f"no dead layers ({len(last)} ReLU-family layers checked)"
-        return {"flagged": bool(dead), "dead_layers": dead, "threshold": self.threshold,
+        return {"flagged": bool(dead), "applies": bool(self.layers), "dead_layers": dead, "threshold": self.threshold,
                 "message": message, "checks": self.checks}
 
     def on_train_end(self, logs=None):
@@ -258,11 +267,12 @@ class Overfitting(keras.callbacks.Callback):
             _say(self.report(), self.sink)
 
 
-def build_diagnostics(cfg, probe, report_path: Optional[str], cures: Sequence[str] = ()) -> list:
-    """The three diagnostics from a :class:`DiagnosticsConfig`; `probe` is ``(x, y)``."""
+def build_diagnostics(cfg, probe, report, cures: Sequence[str] = ()) -> list:
+    """The three diagnostics from a :class:`DiagnosticsConfig`; `probe` is ``(x, y)``; `report` is a
+    :class:`DiagnosticsReport` or the path of its JSON file (None: not written)."""
     if not cfg.enabled:
         return []
-    report = DiagnosticsReport(report_path)
+    report = report if isinstance(report, DiagnosticsReport) else DiagnosticsReport(report)
     return [GradientHealth(probe, report, cfg.vanishing_ratio, cfg.exploding_norm),
             DeadUnits(probe[0], report, cfg.dead_fraction),
             Overfitting(report, cfg.overfit_gap, cures)]

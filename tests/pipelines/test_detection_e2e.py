@@ -30,6 +30,10 @@ def test_tiny_detection_run_reaches_map_and_is_blessed(tiny_detection_run):
         f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.`edgeflow.step` = 'evaluate'"))
     assert any(k.startswith("ap50.") for k in evaluate.data.metrics)  # per-class AP
     assert "predictions.png" in [a.path for a in client.list_artifacts(evaluate.info.run_id)]
+    # the training skeleton's diagnostics reach MLflow for detection too
+    assert {"gradient_health", "dead_units", "overfitting"} <= set(r.diagnostics)
+    assert parent.data.tags["diagnostics.dead_units"] == r.diagnostics["dead_units"]["message"]
+    assert "diagnostics.gradient_health.flagged" in parent.data.metrics
     report = json.loads((cfg.output_dir / cfg.name / "label_report.json").read_text())
     assert report["format"] == "yolo" and report["bad_files"] == 0 and report["images"] == cfg.detection.num_images
 

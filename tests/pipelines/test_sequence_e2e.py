@@ -39,6 +39,13 @@ def test_forecast_run_beats_the_baselines_and_serves_raw_windows(forecast_run):
     assert r.metrics["mae"] < r.metrics["baseline.seasonal_naive.mae"]
     assert r.blessed and r.pushed_path
     assert os.path.exists(os.path.join(r.evaluation_uri, "horizon_errors.png"))
+    # the training skeleton's diagnostics reach MLflow for the RNN too; an LSTM has no ReLU units to die
+    import mlflow
+
+    assert {"gradient_health", "dead_units", "overfitting"} <= set(r.diagnostics)
+    assert not r.diagnostics["dead_units"]["applies"]
+    tags = mlflow.MlflowClient(cfg.tracking_uri).get_run(outcome.mlflow_run_id).data.tags
+    assert "does not apply" in tags["diagnostics.dead_units"]
     # the pushed model takes a raw window (deg F) and answers in deg F
     csv = np.loadtxt(cfg.output_dir / "data" / "seattle-temps-900.csv", delimiter=",", skiprows=1, usecols=1)
     window = csv[-48 - 3:-3].astype(np.float32).reshape(1, 48, 1)
