@@ -82,12 +82,15 @@ def make_norms_fn(model: keras.Model, x, y, loss_fn: Optional[Callable] = None,
             f"the model {model.name} is not compiled and no loss_fn was given; compile it or pass loss_fn.")
     anchor = _anchor_model(model) if network_only else None
 
-    @tf.function
-    def norms():  # forward, loss, backward on the probe batch -> (W,)
+    strategy = model.distribute_strategy
+
+    def replica_norms():  # forward, loss, backward on the probe batch -> (W,)
         with tf.GradientTape(persistent=anchor is not None) as tape:
             tape.watch(x)
             y_pred = model(x, training=False)  # (B, H) or (B, C)
-            loss = loss_fn(y, y_pred) if loss_fn is not None else model.compute_loss(x, y, y_pred)
+            # Under a tf.distribute strategy the compiled loss is divided by the replicas; undo it.
+            loss = (loss_fn(y, y_pred) if loss_fn is not None
+                    else model.compute_loss(x, y, y_pred) * strategy.num_replicas_in_sync)
         grad = tape.gradient(loss, x)  # (B, W, F)
         if anchor is not None:  # y_pred = correction + anchor(x): take out the anchor's direct share
             d_pred = tape.gradient(loss, y_pred)  # (B, H)
@@ -97,6 +100,10 @@ def make_norms_fn(model: keras.Model, x, y, loss_fn: Optional[Callable] = None,
             grad = grad - skip.gradient(a, x, output_gradients=d_pred)
         grad = tf.cast(grad, tf.float64)  # squares of float32 norms below 1e-19 would underflow to 0
         return tf.sqrt(tf.reduce_sum(tf.square(grad), axis=(0, 2)))  # (W,) over the batch and features
+
+    @tf.function
+    def norms():  # one graph, in a replica's context as Keras' own train step (train.distribute)
+        return strategy.experimental_local_results(strategy.run(replica_norms))[0]
 
     return norms
 

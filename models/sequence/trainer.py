@@ -14,6 +14,7 @@ custom_config: ``sequence`` and ``train`` (config dicts, window resolved), ``fea
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -24,6 +25,7 @@ from tfx_bsl.public import tfxio
 from edgeflow.config import DiagnosticsConfig, SequenceConfig, TrainConfig, from_dict
 from edgeflow.models.features import (LABEL_KEY, TARGET_FEATURE, TARGET_MEAN, TARGET_STD, TIME_KEY,
                                       WINDOW_FEATURE, WINDOW_KEY)
+from edgeflow.models.sequence.gradients import time_step_gradient_callbacks
 from edgeflow.models.sequence.model import build_rnn, compile_rnn, seasonal_change_scale
 from edgeflow.models.training.skeleton import TrainingTask, train
 from edgeflow.models.training.validation import split_by_time, split_indices
@@ -120,9 +122,12 @@ class SequenceTask(TrainingTask):
         return cures + ["early stopping"]
 
     def extra_diagnostics(self, probe, report, cfg):
-        """Recurrent-network diagnostics beside the shared three: add callbacks here (e.g. the gradient of the
-        loss per input time step, models/sequence/gradients.py), each under its own key of `report`."""
-        return []
+        """Recurrent-network diagnostics beside the shared three: the gradient of the loss with respect to
+        each input time step (models/sequence/gradients.py), written beside diagnostics.json as
+        time_step_gradients.json / .png."""
+        if report.path is None:
+            return []
+        return time_step_gradient_callbacks(os.path.dirname(report.path), probe, cfg)
 
     def export(self, model, fn_args):
         if self.tft_output is None:

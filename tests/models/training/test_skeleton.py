@@ -137,5 +137,7 @@ def test_mirrored_strategy_trains_and_diagnostics_are_written(name, tmp_path):
     dead = report["dead_units"]
     if name == "sequence":  # an LSTM's units are tanh/sigmoid: the check says it does not apply
         assert not dead["applies"] and not dead["flagged"] and "does not apply" in dead["message"]
+        profile = json.loads((tmp_path / "run" / "model_run" / "time_step_gradients.json").read_text())
+        assert len(profile["profile"]) == 6 and (tmp_path / "run" / "model_run" / "time_step_gradients.png").exists()
     else:  # ReLU conv layers are checked
         assert dead["applies"] and dead["checks"][-1]["dead_fraction"]
