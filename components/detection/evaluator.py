@@ -65,7 +65,7 @@ def DetectionEvaluator(examples: tfx.dsl.components.InputArtifact[Examples],
                        baseline_model: tfx.dsl.components.InputArtifact[Model] = None) -> None:
     """Scores the model on the eval split; blessed when mAP@0.5 >= min_map50 and, when an earlier model was
     blessed (`baseline_model`), mAP@0.5 is at most `max_regression` below that model's on the same images."""
-    eval_files = [os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")]
+    eval_files = artifact_utils.get_split_uri([examples], "eval")
     metrics, preview = evaluate_saved_model(path_utils.serving_model_path(model.uri), eval_files)
     last = None
     if baseline_model is not None:

@@ -19,6 +19,7 @@ from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import Examples, ModelBlessing, ModelEvaluation, TransformGraph
 
 from edgeflow.models.features import LABEL_KEY
+from edgeflow.models.splits import read_split
 
 log = logging.getLogger("edgeflow")
 
@@ -31,17 +32,9 @@ class ShallowBaselineResult(Artifact):
 
 def read_features(split_uri: str, feature_spec: dict, feature: str) -> Tuple[np.ndarray, np.ndarray]:
     """Transformed TFRecords of one split -> x (N, prod(feature shape)) float32, y (N,) int64."""
-    import tensorflow as tf
-
-    files = tf.io.gfile.glob(os.path.join(split_uri, "*"))
-    spec = {feature: feature_spec[feature], LABEL_KEY: feature_spec[LABEL_KEY]}
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(512).map(
-        lambda rec: tf.io.parse_example(rec, spec))
-    xs, ys = [], []
-    for batch in ds:
-        xs.append(tf.reshape(batch[feature], [tf.shape(batch[feature])[0], -1]).numpy())
-        ys.append(tf.reshape(batch[LABEL_KEY], [-1]).numpy())
-    return np.concatenate(xs).astype("float32"), np.concatenate(ys).astype("int64")
+    rows = read_split(split_uri, {feature: feature_spec[feature], LABEL_KEY: feature_spec[LABEL_KEY]})
+    x = rows[feature].reshape(len(rows[feature]), -1)  # (N, H, W, C) -> (N, H*W*C)
+    return x.astype("float32"), rows[LABEL_KEY].reshape(-1).astype("int64")
 
 
 def fit_logistic_regression(x_train, y_train, x_eval, y_eval, seed: int = 0) -> float:

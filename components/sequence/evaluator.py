@@ -27,21 +27,9 @@ from tfx.utils import path_utils
 from edgeflow.components.sequence import baselines as bl
 from edgeflow.components.shared.blessing import no_worse_than_last_blessed, write_blessing
 from edgeflow.models.features import LABEL_KEY, TARGET_KEY, WINDOW_KEY
+from edgeflow.models.splits import read_all_features
 
 log = logging.getLogger("edgeflow")
-
-
-def read_split(examples, split: str) -> Dict[str, np.ndarray]:
-    """Every feature of a split's tf.Examples as a stacked numpy array (small eval sets only)."""
-    import tensorflow as tf
-
-    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
-    rows: Dict[str, list] = {}
-    for record in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP"):
-        for key, feat in tf.train.Example.FromString(record.numpy()).features.feature.items():
-            kind = feat.WhichOneof("kind")
-            rows.setdefault(key, []).append(list(getattr(feat, kind).value))
-    return {k: np.array(v) for k, v in rows.items()}
 
 
 def forecast_report(y, pred, windows, target_index: int, season: int) -> Dict[str, float]:
@@ -119,7 +107,7 @@ def SequenceEvaluator(
 ) -> None:
     import tensorflow as tf
 
-    data = read_split(examples, "eval")
+    data = read_all_features(artifact_utils.get_split_uri([examples], "eval"))
     windows = data[WINDOW_KEY].astype(np.float32).reshape(-1, window, features)  # (N, W, F)
     outputs = predict_windows(path_utils.serving_model_path(model.uri), task, windows)
     if task == "forecast":
@@ -127,7 +115,7 @@ def SequenceEvaluator(
         metrics = forecast_report(y, outputs, windows, target_index, season)
         plot_horizon_errors(metrics, outputs.shape[1], os.path.join(evaluation.uri, "horizon_errors.png"))
     else:
-        train = read_split(examples, "train")
+        train = read_all_features(artifact_utils.get_split_uri([examples], "train"))
         y, num_classes = data[LABEL_KEY][:, 0], int(max(data[LABEL_KEY].max(), train[LABEL_KEY].max())) + 1
         base = bl.shallow_classifier(train[WINDOW_KEY].astype(np.float32).reshape(-1, window, features),
                                      train[LABEL_KEY][:, 0], windows)
