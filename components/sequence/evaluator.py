@@ -13,10 +13,9 @@ Writes ``metrics.json`` (flat, read back by ``pipelines.results``) and, for fore
 ``horizon_errors.png`` (MAE and RMSE per horizon step) into the ModelEvaluation artifact.
 """
 
-import json
 import logging
 import os
-from typing import Dict, Tuple
+from typing import Dict
 
 import numpy as np
 from tfx import v1 as tfx
@@ -25,7 +24,7 @@ from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEv
 from tfx.utils import path_utils
 
 from edgeflow.components.sequence import baselines as bl
-from edgeflow.components.shared.blessing import no_worse_than_last_blessed, write_blessing
+from edgeflow.components.shared.blessing import Headline, Verdict, judge, publish
 from edgeflow.models.features import LABEL_KEY, TARGET_KEY, WINDOW_KEY
 from edgeflow.models.splits import read_all_features
 
@@ -47,13 +46,19 @@ def forecast_report(y, pred, windows, target_index: int, season: int) -> Dict[st
     return out
 
 
-def decide_blessing(task: str, metrics: Dict[str, float], max_baseline_ratio: float) -> Tuple[bool, str]:
+def decide_blessing(task: str, metrics: Dict[str, float], max_baseline_ratio: float) -> Verdict:
+    """The sequence bar: the RNN beats the baselines (``sequence.max_baseline_ratio`` for forecasts)."""
     if task == "forecast":
         ratio = metrics["mae_ratio_to_best_baseline"]
-        return ratio < max_baseline_ratio, (f"MAE {metrics['mae']:.4f} is {ratio:.3f} x the best baseline's "
-                                            f"{metrics['baseline.best_mae']:.4f} (bar: < {max_baseline_ratio})")
+        return Verdict(ratio < max_baseline_ratio, f"MAE {metrics['mae']:.4f} is {ratio:.3f} x the best baseline's "
+                                                   f"{metrics['baseline.best_mae']:.4f} "
+                                                   f"(bar: < {max_baseline_ratio:g}, sequence.max_baseline_ratio)")
     acc, base = metrics["accuracy"], metrics["baseline.shallow.accuracy"]
-    return acc > base, f"accuracy {acc:.4f} vs the shallow baseline's {base:.4f} (bar: above it)"
+    return Verdict(acc > base, f"accuracy {acc:.4f} vs the shallow baseline's {base:.4f} (bar: above it)")
+
+
+HEADLINES = {"forecast": Headline("mae", "MAE", higher_is_better=False, relative=True),
+             "classify": Headline("accuracy", "accuracy")}
 
 
 def plot_horizon_errors(metrics: Dict[str, float], horizon: int, path: str) -> None:
@@ -105,7 +110,6 @@ def SequenceEvaluator(
     max_regression: tfx.dsl.components.Parameter[float] = 0.0,
     baseline_model: tfx.dsl.components.InputArtifact[Model] = None,
 ) -> None:
-    import tensorflow as tf
 
     data = read_all_features(artifact_utils.get_split_uri([examples], "eval"))
     windows = data[WINDOW_KEY].astype(np.float32).reshape(-1, window, features)  # (N, W, F)
@@ -122,17 +126,10 @@ def SequenceEvaluator(
         metrics = bl.classification_metrics(y, outputs, num_classes)
         metrics["baseline.shallow.accuracy"] = bl.classification_metrics(y, base, num_classes)["accuracy"]
         metrics["example_count"] = float(len(y))
-    beats_baselines, reason = decide_blessing(task, metrics, max_baseline_ratio)
-    name = "MAE" if task == "forecast" else "accuracy"
     last = None
     if baseline_model is not None:  # the last blessed model, scored on the same eval windows
         last = headline(task, y, predict_windows(path_utils.serving_model_path(baseline_model.uri), task, windows))
-        metrics[f"last_blessed.{name.lower()}"] = last
-    no_worse, versus = no_worse_than_last_blessed(name, headline(task, y, outputs), last,
-                                                  higher_is_better=task != "forecast", tolerance=max_regression,
-                                                  relative=task == "forecast")
-    blessed, reason = beats_baselines and no_worse, f"{reason}; {versus}"
-    log.info("  %s: %s", "blessed" if blessed else "NOT blessed", reason)
-    with tf.io.gfile.GFile(os.path.join(evaluation.uri, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=1)
-    write_blessing(blessing, model, blessed, reason)
+    verdict = judge(metrics, decide_blessing(task, metrics, max_baseline_ratio), HEADLINES[task], last,
+                    max_regression)
+    log.info("  %s: %s", "blessed" if verdict.blessed else "NOT blessed", verdict.reason)
+    publish(evaluation, blessing, model, metrics, verdict)
