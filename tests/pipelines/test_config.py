@@ -118,3 +118,10 @@ def test_task_yaml_round_trips_to_the_same_config(tmp_path, pipeline):
     path.write_text(task_yaml(cfg))
     assert load_config(pipeline, "tiny", path=str(path)) == cfg
     assert task_dict(load_config(pipeline, path=str(path))) == task_dict(cfg)  # whatever the preset
+
+
+def test_serve_accepts_the_yaml_of_any_pipeline(tmp_path):
+    """`edgeflow serve` loads under a name that is no pipeline's: nothing is refused, only serving is read."""
+    path = tmp_path / "c.yaml"
+    path.write_text(task_yaml(load_config("detection", overrides=["serving.grpc_port=9000"])))
+    assert load_config("serve", path=str(path)).serving.grpc_port == 9000
