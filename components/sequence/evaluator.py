@@ -110,7 +110,6 @@ def SequenceEvaluator(
     max_regression: tfx.dsl.components.Parameter[float] = 0.0,
     baseline_model: tfx.dsl.components.InputArtifact[Model] = None,
 ) -> None:
-
     data = read_all_features(artifact_utils.get_split_uri([examples], "eval"))
     windows = data[WINDOW_KEY].astype(np.float32).reshape(-1, window, features)  # (N, W, F)
     outputs = predict_windows(path_utils.serving_model_path(model.uri), task, windows)
