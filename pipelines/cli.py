@@ -103,7 +103,8 @@ def _serve(args) -> int:
 
     serving = {k: v for k, v in {"root": args.root, "grpc_port": args.port, "rest_port": args.rest_port}.items()
                if v is not None}
-    cfg = load_config("image", "default", args.config, args.overrides, {"output": args.output, "serving": serving})
+    # Loaded under a name that is no pipeline's, so a YAML file of any pipeline is accepted: only `serving` is read.
+    cfg = load_config("serve", "default", args.config, args.overrides, {"output": args.output, "serving": serving})
     s = cfg.serving
     return serve_forever(ServerOptions(cfg.serving_root, s.host, s.grpc_port, s.rest_port, s.max_batch_size,
                                        s.batch_timeout_ms, s.poll_seconds, s.max_request_bytes,

@@ -5,8 +5,9 @@ itself: it runs the ``serving_raw`` signature, post-processes with the device co
 (``edgeflow.edge.detection``, a low score threshold as COCO evaluation wants), and computes
 COCO mAP with pycocotools. It writes ``metrics.json`` and ``predictions.png`` into the
 evaluation artifact and blesses the model (as TFX's Evaluator does: a ``blessed`` custom
-property and a BLESSED / NOT_BLESSED file, see ``components/shared/blessing.py``) when mAP@0.5 reaches
-``min_map50`` and is no worse than the last blessed model's (``max_regression``).
+property and a BLESSED / NOT_BLESSED file with the reason, through the shared skeleton in
+``components/shared/blessing.py``) when mAP@0.5 reaches ``min_map50`` and is no worse than the
+last blessed model's (``max_regression``).
 """
 
 import json
@@ -19,7 +20,7 @@ from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation
 from tfx.utils import path_utils
 
-from edgeflow.components.shared.blessing import no_worse_than_last_blessed, write_blessing
+from edgeflow.components.shared.blessing import Headline, at_least, judge, publish
 
 log = logging.getLogger("edgeflow")
 EVAL_SCORE_THRESHOLD = 0.001  # keep the low-score tail: COCO mAP integrates over the whole PR curve
@@ -65,21 +66,16 @@ def DetectionEvaluator(examples: tfx.dsl.components.InputArtifact[Examples],
                        baseline_model: tfx.dsl.components.InputArtifact[Model] = None) -> None:
     """Scores the model on the eval split; blessed when mAP@0.5 >= min_map50 and, when an earlier model was
     blessed (`baseline_model`), mAP@0.5 is at most `max_regression` below that model's on the same images."""
-    eval_files = [os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")]
+    eval_files = artifact_utils.get_split_uri([examples], "eval")
     metrics, preview = evaluate_saved_model(path_utils.serving_model_path(model.uri), eval_files)
     last = None
-    if baseline_model is not None:
+    if baseline_model is not None:  # the last blessed model, scored on the same images
         last = evaluate_saved_model(path_utils.serving_model_path(baseline_model.uri), eval_files)[0]["map50"]
-        metrics["last_blessed.map50"] = last
-    no_worse, versus = no_worse_than_last_blessed("mAP@0.5", metrics["map50"], last, higher_is_better=True,
-                                                  tolerance=max_regression)
-    blessed = metrics["map50"] >= min_map50 and no_worse
-    os.makedirs(evaluation.uri, exist_ok=True)
-    with open(os.path.join(evaluation.uri, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=1)  # flat numbers, as pipelines.results reads them
+    verdict = judge(metrics, at_least("mAP@0.5", metrics["map50"], min_map50, "detection.min_map50"),
+                    Headline("map50", "mAP@0.5"), last, max_regression)
+    publish(evaluation, blessing, model, metrics, verdict)
     if preview is not None:
         preview.save(os.path.join(evaluation.uri, "predictions.png"))
-    reason = f"mAP@0.5 {metrics['map50']:.4f} (bar: >= {min_map50:.2f}); {versus}"
-    write_blessing(blessing, model, blessed, reason)
     log.info("  eval mAP@0.5 %.4f, mAP@0.5:0.95 %.4f on %d images -> %s: %s", metrics["map50"],
-             metrics["map50_95"], int(metrics["images"]), "blessed" if blessed else "not blessed", reason)
+             metrics["map50_95"], int(metrics["images"]), "blessed" if verdict.blessed else "not blessed",
+             verdict.reason)

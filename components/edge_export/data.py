@@ -27,6 +27,7 @@ import numpy as np
 from edgeflow.components.edge_export.tasks import (EdgeTask, classification_task, detection_task, forecast_task,
                                             image_preprocessing)
 from edgeflow.components.edge_export.variants import ConversionError
+from edgeflow.models.splits import read_split, split_dir
 from edgeflow.models.training.bare_model import KERAS_DIR
 
 DETECTION_META = os.path.join(KERAS_DIR, "detection.json")  # anchors etc., beside the detection Keras model
@@ -44,28 +45,16 @@ class EdgeData:
     input_name: str = "image"
 
 
-def _records(split_dir: str, spec: dict, limit: int = 0):
-    import tensorflow as tf
-
-    files = tf.io.gfile.glob(os.path.join(split_dir, "*"))
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").map(lambda s: tf.io.parse_single_example(s, spec))
-    return list((ds.take(limit) if limit else ds).as_numpy_iterator())
-
-
-def _stack(rows, key: str, shape, dtype) -> np.ndarray:
-    return np.stack([r[key] for r in rows]).astype(dtype) if rows else np.zeros((0, *shape), dtype)
-
-
-def load_transformed_split(split_dir: str, input_shape: Sequence[int], limit: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+def load_transformed_split(split_path: str, input_shape: Sequence[int], limit: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """Transformed image tf.Examples of one split -> x (N, H, W, C) float32, y (N,) int64."""
     import tensorflow as tf
 
     from edgeflow.models.features import LABEL_KEY
     from edgeflow.models.features import IMAGE_FEATURE
 
-    rows = _records(split_dir, {IMAGE_FEATURE: tf.io.FixedLenFeature(list(input_shape), tf.float32),
-                                LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}, limit)
-    return _stack(rows, IMAGE_FEATURE, input_shape, np.float32), _stack(rows, LABEL_KEY, (), np.int64)
+    rows = read_split(split_path, {IMAGE_FEATURE: tf.io.FixedLenFeature(list(input_shape), tf.float32),
+                                   LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}, limit)
+    return rows[IMAGE_FEATURE], rows[LABEL_KEY]
 
 
 def image_data(model, train_dir: str, eval_dir: str, labels: Sequence[str]) -> EdgeData:
@@ -131,9 +120,8 @@ def sequence_data(model, examples_uri: str, transform_graph_uri: str, config: di
     spec = {WINDOW_KEY: tf.io.FixedLenFeature([window * n], tf.float32), truth_key: truth_spec}
 
     def split(name):
-        rows = _records(os.path.join(examples_uri, f"Split-{name}"), spec)
-        x = _stack(rows, WINDOW_KEY, (window * n,), np.float32).reshape(-1, window, n)
-        return x, _stack(rows, truth_key, truth_spec.shape, np.float32 if forecast else np.int64)
+        rows = read_split(split_dir(examples_uri, name), spec)
+        return rows[WINDOW_KEY].reshape(-1, window, n), rows[truth_key]
 
     (x_train, y_train), (x_eval, y_eval) = split("train"), split("eval")
     mean, std = transform_statistics(transform_graph_uri, window, n)
@@ -165,7 +153,7 @@ def detection_data(model, examples_uri: str, meta_path: str, config: dict) -> Ed
     size, channels, names = meta["image_size"], meta["channels"], meta["class_names"]
 
     def split(name):
-        data = read_detection_examples([os.path.join(examples_uri, f"Split-{name}", "*")])
+        data = read_detection_examples(split_dir(examples_uri, name))
         return data, decode_images(data.encoded, size, channels)
 
     (train, x_train), (evals, x_eval) = split("train"), split("eval")
@@ -182,8 +170,7 @@ def load_edge_data(pipeline: str, model, model_run_uri: str, examples_uri: str, 
                    config: dict, labels: Sequence[str]) -> EdgeData:
     """The loader of `pipeline` ("image", "sequence" or "detection")."""
     if pipeline == "image":
-        return image_data(model, os.path.join(examples_uri, "Split-train"), os.path.join(examples_uri, "Split-eval"),
-                          labels)
+        return image_data(model, split_dir(examples_uri, "train"), split_dir(examples_uri, "eval"), labels)
     if pipeline == "sequence":
         if not transform_graph_uri:
             raise ConversionError("the sequence EdgeExport needs the Transform graph (train statistics); "

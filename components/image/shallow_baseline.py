@@ -5,7 +5,8 @@ Fits a multinomial logistic regression on the same transformed features the CNN 
 and compares it with the Evaluator's accuracy for the CNN. The lift (CNN accuracy minus
 baseline accuracy) is written to ``baseline.json`` and the artifact's properties; when
 ``min_lift`` is required, the component re-issues the Evaluator's blessing only if the lift
-reaches it, and the Pusher reads that blessing.
+reaches it, and the Pusher reads that blessing. The re-issued blessing always carries a reason
+(the Evaluator's verdict and the lift; ``components/shared/blessing.py``).
 """
 
 import json
@@ -18,7 +19,9 @@ from tfx import v1 as tfx
 from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import Examples, ModelBlessing, ModelEvaluation, TransformGraph
 
+from edgeflow.components.shared.blessing import Verdict, relay_blessing
 from edgeflow.models.features import LABEL_KEY
+from edgeflow.models.splits import read_split
 
 log = logging.getLogger("edgeflow")
 
@@ -31,17 +34,9 @@ class ShallowBaselineResult(Artifact):
 
 def read_features(split_uri: str, feature_spec: dict, feature: str) -> Tuple[np.ndarray, np.ndarray]:
     """Transformed TFRecords of one split -> x (N, prod(feature shape)) float32, y (N,) int64."""
-    import tensorflow as tf
-
-    files = tf.io.gfile.glob(os.path.join(split_uri, "*"))
-    spec = {feature: feature_spec[feature], LABEL_KEY: feature_spec[LABEL_KEY]}
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(512).map(
-        lambda rec: tf.io.parse_example(rec, spec))
-    xs, ys = [], []
-    for batch in ds:
-        xs.append(tf.reshape(batch[feature], [tf.shape(batch[feature])[0], -1]).numpy())
-        ys.append(tf.reshape(batch[LABEL_KEY], [-1]).numpy())
-    return np.concatenate(xs).astype("float32"), np.concatenate(ys).astype("int64")
+    rows = read_split(split_uri, {feature: feature_spec[feature], LABEL_KEY: feature_spec[LABEL_KEY]})
+    x = rows[feature].reshape(len(rows[feature]), -1)  # (N, H, W, C) -> (N, H*W*C)
+    return x.astype("float32"), rows[LABEL_KEY].reshape(-1).astype("int64")
 
 
 def fit_logistic_regression(x_train, y_train, x_eval, y_eval, seed: int = 0) -> float:
@@ -98,13 +93,8 @@ def ShallowBaseline(
     for key in ("baseline_accuracy", "cnn_accuracy", "lift"):
         result.set_float_custom_property(key, verdict[key])
 
-    evaluator_blessed = bool(blessing.get_int_custom_property("blessed"))
-    blessed = evaluator_blessed and verdict["passed"]
-    for key in ("current_model", "baseline_model"):
-        if blessing.has_custom_property(key):
-            lift_blessing.set_string_custom_property(key, blessing.get_string_custom_property(key))
-    for key in ("current_model_id", "baseline_model_id"):
-        if blessing.has_custom_property(key):
-            lift_blessing.set_int_custom_property(key, blessing.get_int_custom_property(key))
-    lift_blessing.set_int_custom_property("blessed", int(blessed))
-    open(os.path.join(lift_blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w").close()
+    # The Evaluator's blessing, gated on the lift, with one reason for both (TFMA records no reason).
+    accuracy = "n/a" if cnn_accuracy != cnn_accuracy else f"{cnn_accuracy:.4f}"  # NaN: the Evaluator wrote none
+    unexplained = (f"TFMA's Evaluator {'blessed' if blessing.get_int_custom_property('blessed') else 'did not bless'} "
+                   f"the model (accuracy {accuracy}; bars: eval.min_accuracy and eval.max_regression)")
+    relay_blessing(blessing, lift_blessing, Verdict(verdict["passed"], verdict["message"]), unexplained)

@@ -15,10 +15,9 @@ Writes ``metrics.json`` (flat, read back by ``pipelines.results``) and, for fore
 ``horizon_errors.png`` (MAE and RMSE per horizon step) into the ModelEvaluation artifact.
 """
 
-import json
 import logging
 import os
-from typing import Dict, Tuple
+from typing import Dict
 
 import numpy as np
 from tfx import v1 as tfx
@@ -27,23 +26,11 @@ from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEv
 from tfx.utils import path_utils
 
 from edgeflow.components.sequence import baselines as bl
-from edgeflow.components.shared.blessing import no_worse_than_last_blessed, write_blessing
+from edgeflow.components.shared.blessing import Headline, Verdict, judge, publish
 from edgeflow.models.features import LABEL_KEY, TARGET_KEY, TIME_KEY, WINDOW_KEY
+from edgeflow.models.splits import read_all_features
 
 log = logging.getLogger("edgeflow")
-
-
-def read_split(examples, split: str) -> Dict[str, np.ndarray]:
-    """Every feature of a split's tf.Examples as a stacked numpy array (small eval sets only)."""
-    import tensorflow as tf
-
-    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
-    rows: Dict[str, list] = {}
-    for record in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP"):
-        for key, feat in tf.train.Example.FromString(record.numpy()).features.feature.items():
-            kind = feat.WhichOneof("kind")
-            rows.setdefault(key, []).append(list(getattr(feat, kind).value))
-    return {k: np.array(v) for k, v in rows.items()}
 
 
 def baseline_forecasts(examples, names, windows, target_index: int, horizon: int, season: int,
@@ -51,7 +38,7 @@ def baseline_forecasts(examples, names, windows, target_index: int, horizon: int
     """{name: (N, H)} on the eval `windows`; Holt-Winters reads the series rebuilt from both splits' examples."""
     if "holt_winters" not in names:
         return bl.forecast_baselines(names, windows, target_index, horizon, season)
-    splits = {s: read_split(examples, s) for s in ("train", "eval")}
+    splits = {s: read_all_features(artifact_utils.get_split_uri([examples], s)) for s in ("train", "eval")}
     stacked = {k: np.concatenate([splits["train"][k], splits["eval"][k]]) for k in (WINDOW_KEY, TARGET_KEY, TIME_KEY)}
     series = bl.series_from_examples(stacked[WINDOW_KEY].reshape(-1, window, features), stacked[TARGET_KEY],
                                      stacked[TIME_KEY][:, 0], target_index)  # (T,), NaN in the train/eval gap
@@ -78,16 +65,22 @@ def forecast_report(y, pred, windows, target_index: int, season: int,
     return out
 
 
-def decide_blessing(task: str, metrics: Dict[str, float], max_baseline_ratio: float) -> Tuple[bool, str]:
+def decide_blessing(task: str, metrics: Dict[str, float], max_baseline_ratio: float) -> Verdict:
+    """The sequence bar: the RNN beats the baselines (``sequence.max_baseline_ratio`` for forecasts)."""
     if task == "forecast":
         ratio = metrics["mae_ratio_to_best_baseline"]
         each = ", ".join(f"{k.split('.')[1]} {v:.4f}" for k, v in metrics.items()
                          if k.startswith("baseline.") and k.endswith(".mae") and k.count(".") == 2)
-        return ratio < max_baseline_ratio, (f"MAE {metrics['mae']:.4f} is {ratio:.3f} x the best baseline's "
-                                            f"{metrics['baseline.best_mae']:.4f} (bar: < {max_baseline_ratio}; "
-                                            f"baseline MAEs: {each})")
+        return Verdict(ratio < max_baseline_ratio, f"MAE {metrics['mae']:.4f} is {ratio:.3f} x the best baseline's "
+                                                   f"{metrics['baseline.best_mae']:.4f} "
+                                                   f"(bar: < {max_baseline_ratio:g}, sequence.max_baseline_ratio; "
+                                                   f"baseline MAEs: {each})")
     acc, base = metrics["accuracy"], metrics["baseline.shallow.accuracy"]
-    return acc > base, f"accuracy {acc:.4f} vs the shallow baseline's {base:.4f} (bar: above it)"
+    return Verdict(acc > base, f"accuracy {acc:.4f} vs the shallow baseline's {base:.4f} (bar: above it)")
+
+
+HEADLINES = {"forecast": Headline("mae", "MAE", higher_is_better=False, relative=True),
+             "classify": Headline("accuracy", "accuracy")}
 
 
 def plot_horizon_errors(metrics: Dict[str, float], horizon: int, path: str) -> None:
@@ -140,9 +133,7 @@ def SequenceEvaluator(
     baselines: tfx.dsl.components.Parameter[str] = "persistence,seasonal_naive,seasonal_drift,holt_winters",
     baseline_model: tfx.dsl.components.InputArtifact[Model] = None,
 ) -> None:
-    import tensorflow as tf
-
-    data = read_split(examples, "eval")
+    data = read_all_features(artifact_utils.get_split_uri([examples], "eval"))
     windows = data[WINDOW_KEY].astype(np.float32).reshape(-1, window, features)  # (N, W, F)
     outputs = predict_windows(path_utils.serving_model_path(model.uri), task, windows)
     if task == "forecast":
@@ -152,24 +143,17 @@ def SequenceEvaluator(
         metrics = forecast_report(y, outputs, windows, target_index, season, base)
         plot_horizon_errors(metrics, outputs.shape[1], os.path.join(evaluation.uri, "horizon_errors.png"))
     else:
-        train = read_split(examples, "train")
+        train = read_all_features(artifact_utils.get_split_uri([examples], "train"))
         y, num_classes = data[LABEL_KEY][:, 0], int(max(data[LABEL_KEY].max(), train[LABEL_KEY].max())) + 1
         base = bl.shallow_classifier(train[WINDOW_KEY].astype(np.float32).reshape(-1, window, features),
                                      train[LABEL_KEY][:, 0], windows)
         metrics = bl.classification_metrics(y, outputs, num_classes)
         metrics["baseline.shallow.accuracy"] = bl.classification_metrics(y, base, num_classes)["accuracy"]
         metrics["example_count"] = float(len(y))
-    beats_baselines, reason = decide_blessing(task, metrics, max_baseline_ratio)
-    name = "MAE" if task == "forecast" else "accuracy"
     last = None
     if baseline_model is not None:  # the last blessed model, scored on the same eval windows
         last = headline(task, y, predict_windows(path_utils.serving_model_path(baseline_model.uri), task, windows))
-        metrics[f"last_blessed.{name.lower()}"] = last
-    no_worse, versus = no_worse_than_last_blessed(name, headline(task, y, outputs), last,
-                                                  higher_is_better=task != "forecast", tolerance=max_regression,
-                                                  relative=task == "forecast")
-    blessed, reason = beats_baselines and no_worse, f"{reason}; {versus}"
-    log.info("  %s: %s", "blessed" if blessed else "NOT blessed", reason)
-    with tf.io.gfile.GFile(os.path.join(evaluation.uri, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=1)
-    write_blessing(blessing, model, blessed, reason)
+    verdict = judge(metrics, decide_blessing(task, metrics, max_baseline_ratio), HEADLINES[task], last,
+                    max_regression)
+    log.info("  %s: %s", "blessed" if verdict.blessed else "NOT blessed", verdict.reason)
+    publish(evaluation, blessing, model, metrics, verdict)

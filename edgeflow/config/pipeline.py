@@ -104,14 +104,73 @@ def tiny(cfg: PipelineConfig) -> PipelineConfig:
 PRESETS = {"default": default, "tiny": tiny}
 
 
+# ---- which sections a run reads -------------------------------------------------------------
+
+# A key (a section, or section.field) that only some pipelines read, and those pipelines. Every
+# other section (data, train, eval, diagnostics, serving, tracking, pipeline, kubeflow, export)
+# applies to all three. A run's MLflow params and config.yaml show only what applies to it, and
+# setting a key that does not apply is refused at load time.
+APPLIES_TO = {
+    "image": ("image",),
+    "model": ("image",),
+    "baseline": ("image",),
+    "tuning": ("image",),
+    "eval.min_accuracy": ("image",),
+    "sequence": ("sequence",),
+    "detection": ("detection",),
+}
+
+
+def applies(key: str, pipeline: str) -> bool:
+    """Whether the dotted `key` (``model`` or ``eval.min_accuracy``) is read by `pipeline`.
+
+    A pipeline name edgeflow does not know reads everything (the runner refuses it later)."""
+    known = {p for pipelines in APPLIES_TO.values() for p in pipelines}
+    return pipeline not in known or pipeline in APPLIES_TO.get(key, (pipeline,))
+
+
+def task_dict(cfg: PipelineConfig) -> dict:
+    """The config as a nested dict, with only the sections and fields `cfg.name`'s pipeline reads:
+    what MLflow logs as params and as config.yaml."""
+    out = {}
+    for key, value in to_dict(cfg).items():
+        if not applies(key, cfg.name):
+            continue
+        if isinstance(value, dict):
+            value = {f: v for f, v in value.items() if applies(f"{key}.{f}", cfg.name)}
+        out[key] = value
+    return out
+
+
+def task_yaml(cfg: PipelineConfig) -> str:
+    """:func:`task_dict` as YAML; :func:`load_config` reads it back to the same config."""
+    return yaml.safe_dump(task_dict(cfg), sort_keys=False)
+
+
+def refuse_foreign_keys(values: dict, pipeline: str) -> None:
+    """Raises ConfigError for the first key in `values` (YAML, --set, flags) that `pipeline` does not read."""
+    for section, fields_ in values.items():
+        set_fields = [f"{section}.{f}" for f in fields_] if isinstance(fields_, dict) else []
+        for key in [section] + set_fields:
+            if not applies(key, pipeline):
+                what = (f"the {key} section" + (f" ({', '.join(set_fields[:3])}{', ...' if len(set_fields) > 3 else ''})"
+                                                   if set_fields else "")
+                        if key == section else key)
+                raise ConfigError(f"{what} applies only to the {' and '.join(APPLIES_TO[key])} pipeline, "
+                                  f"not to this {pipeline} run; remove it from the config file and the --set overrides")
+
+
 # ---- loading ----------------------------------------------------------------------------
 
 def load_config(pipeline: str = "image", preset: str = "default", path: Optional[str] = None,
                 overrides: typing.Sequence[str] = (), updates: Optional[dict] = None) -> PipelineConfig:
-    """Preset, then YAML file, then ``--set`` overrides, then `updates` (a nested dict from CLI flags)."""
+    """Preset, then YAML file, then ``--set`` overrides, then `updates` (a nested dict from CLI flags).
+
+    A section or field set in the YAML file, an override or `updates` that `pipeline` does not
+    read (see :data:`APPLIES_TO`) is refused with one sentence naming it and its pipelines."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    values = to_dict(PRESETS[preset](PipelineConfig(name=pipeline)))
+    values: dict = {}
     if path:
         p = Path(path)
         if not p.is_file():
@@ -124,4 +183,5 @@ def load_config(pipeline: str = "image", preset: str = "default", path: Optional
     for text in overrides:
         values = _merge(values, parse_override(text))
     values = _merge(values, updates or {})
-    return from_dict(PipelineConfig, values)
+    refuse_foreign_keys(values, pipeline)
+    return from_dict(PipelineConfig, _merge(to_dict(PRESETS[preset](PipelineConfig(name=pipeline))), values))

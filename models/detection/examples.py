@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from edgeflow.models.features import BOX_KEYS, CLASS_KEY
 from edgeflow.models.features import IMAGE_KEY
+from edgeflow.models.splits import Source, iter_examples
 
 
 @dataclass
@@ -25,12 +26,12 @@ class DetectionSet:
                             [self.classes[i] for i in indices])
 
 
-def read_detection_examples(file_patterns: Sequence[str]) -> DetectionSet:
-    """Every example in the GZIP TFRecord files matching `file_patterns`, in file order."""
-    files = sorted(f for p in file_patterns for f in tf.io.gfile.glob(p))
+def read_detection_examples(source: Source, limit: Optional[int] = None) -> DetectionSet:
+    """Every example (at most `limit`) of `source` (a split folder, file patterns: see
+    :func:`edgeflow.models.splits.split_files`), in file order."""
     out = DetectionSet([], [], [])
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
-        feats = tf.train.Example.FromString(record).features.feature
+    for example in iter_examples(source, limit):
+        feats = example.features.feature
         out.encoded.append(feats[IMAGE_KEY].bytes_list.value[0])
         out.boxes.append(np.stack([np.asarray(feats[k].float_list.value, np.float32) for k in BOX_KEYS], -1))
         out.classes.append(np.asarray(feats[CLASS_KEY].int64_list.value, np.int64))

@@ -1,11 +1,11 @@
 """MLflow as the record of every pipeline run.
 
-One parent MLflow run per pipeline run, in an experiment named after the pipeline, with
-the resolved config as params and YAML; after the run, a child run per step that produced
-results (``data``, ``train``, ``evaluate``, ``push``), tags that link to TFX and ML Metadata
-(pipeline run id, execution ids), the git commit and a content fingerprint of the data.
-A blessed model becomes a new version of the registered model named after the pipeline,
-with the ``champion`` alias moved to it.
+One parent MLflow run per pipeline run, in an experiment named after the pipeline, with the
+resolved config as params and YAML (only what its pipeline reads: ``edgeflow.config.task_dict``);
+after the run, a child run per step that produced results (``data``, ``train``, ``evaluate``,
+``push``), tags that link to TFX and ML Metadata (pipeline run id, execution ids), the git
+commit and a content fingerprint of the data. A blessed model becomes a new version of the
+registered model named after the pipeline, with the ``champion`` alias moved to it.
 
 Embedded by default (``sqlite:///<output>/mlflow.db``, artifacts under ``<output>/mlartifacts``);
 ``tracking.uri``, ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` sends everything to a server.
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
 from edgeflow import EdgeflowError
-from edgeflow.config import PipelineConfig, dump_yaml, to_dict
+from edgeflow.config import APPLIES_TO, PipelineConfig, task_dict, task_yaml
 from edgeflow.pipelines.results import RunResults
 
 log = logging.getLogger("edgeflow")
@@ -130,8 +130,8 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
     run = mlflow.start_run(run_name=cfg.name)
     record = Recorder()
     record("params", lambda: mlflow.log_params({k: ("null" if v is None else v)
-                                                for k, v in flatten(to_dict(cfg)).items()}))
-    record("config", lambda: mlflow.log_text(dump_yaml(cfg), "config.yaml"))
+                                                for k, v in flatten(task_dict(cfg)).items()}))
+    record("config", lambda: mlflow.log_text(task_yaml(cfg), "config.yaml"))
     record("tags", lambda: mlflow.set_tags({"git_commit": git_commit(), "edgeflow.pipeline": cfg.name}))
     try:
         yield run
@@ -200,8 +200,10 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
             mlflow.log_artifact(results.schema_uri)
 
     def train_step():
+        sections = task_dict(cfg)  # the task's own sections (image: image, model, ...) and train
+        own = [s for s, pipelines in APPLIES_TO.items() if "." not in s and pipelines == (cfg.name,)]
         mlflow.log_params({k: ("null" if v is None else v) for k, v in flatten(
-            {"model": to_dict(cfg.model), "train": to_dict(cfg.train)}).items()})
+            {s: sections[s] for s in [*own, "train"] if s in sections}).items()})
         for row in results.history:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
         mlflow.log_metric("epochs_run", len(results.history))

@@ -1,7 +1,7 @@
 import pytest
 
-from edgeflow.config import (ConfigError, PipelineConfig, dump_yaml, load_config,
-                                       parse_override)
+from edgeflow.config import (ConfigError, PipelineConfig, dump_yaml, load_config, parse_override, task_dict,
+                             task_yaml)
 
 
 def test_defaults_are_valid_and_named_after_the_pipeline():
@@ -59,11 +59,69 @@ def test_tiny_preset_is_smaller_and_round_trips_through_yaml(tmp_path):
     tiny, default = load_config("image", "tiny"), load_config("image")
     assert tiny.train.epochs < default.train.epochs and tiny.image.limit_per_class
     path = tmp_path / "resolved.yaml"
-    path.write_text(dump_yaml(tiny))
-    assert load_config("image", path=str(path)) == tiny
+    path.write_text(dump_yaml(tiny))  # every section: the image pipeline reads only its own
+    with pytest.raises(ConfigError, match=r"^the sequence section \(sequence\.task, sequence\.window, sequence\.horizon, \.\.\.\)"):
+        load_config("image", path=str(path))
+    path.write_text(task_yaml(tiny))  # what a run logs as config.yaml
+    assert task_dict(load_config("image", path=str(path))) == task_dict(tiny)
 
 
 def test_config_is_frozen():
     cfg = load_config("image")
     with pytest.raises(Exception):
         cfg.train.epochs = 5
+
+
+# ---- a run carries only its own task's config ----------------------------------------------
+
+@pytest.mark.parametrize("pipeline, override, message", [
+    ("sequence", "detection.image_size=64",
+     r"^the detection section \(detection\.image_size\) applies only to the detection pipeline, not to this sequence run"),
+    ("sequence", "model.blocks=1", r"^the model section \(model\.blocks\) applies only to the image pipeline"),
+    ("detection", "sequence.units=8", r"^the sequence section \(sequence\.units\) applies only to the sequence"),
+    ("image", "detection.min_map50=0.5", r"^the detection section .* not to this image run"),
+    ("detection", "eval.min_accuracy=0.5", r"^eval\.min_accuracy applies only to the image pipeline, not to this detection"),
+])
+def test_a_section_of_another_pipeline_is_refused_with_one_sentence(pipeline, override, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(pipeline, overrides=[override])
+    assert str(err.value).count(". ") == 0 and "\n" not in str(err.value)
+
+
+def test_a_foreign_section_in_yaml_is_refused_too(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 2\ndetection:\n  image_size: 64\n")
+    with pytest.raises(ConfigError, match=r"the detection section .* not to this sequence run"):
+        load_config("sequence", path=str(path))
+    assert load_config("detection", path=str(path)).detection.image_size == 64
+
+
+@pytest.mark.parametrize("pipeline, own, foreign", [
+    ("image", {"image", "model", "baseline", "tuning"}, {"sequence", "detection"}),
+    ("sequence", {"sequence"}, {"image", "model", "baseline", "tuning", "detection"}),
+    ("detection", {"detection"}, {"image", "model", "baseline", "tuning", "sequence"}),
+])
+def test_task_dict_holds_the_shared_and_only_the_own_sections(pipeline, own, foreign):
+    cfg = load_config(pipeline, "tiny")  # the tiny preset changes every task's sections: none may leak
+    sections = set(task_dict(cfg))
+    shared = {"name", "output", "data", "train", "eval", "diagnostics", "serving", "tracking", "pipeline",
+              "kubeflow", "export"}
+    assert sections == shared | own and not sections & foreign
+    assert ("min_accuracy" in task_dict(cfg)["eval"]) == (pipeline == "image")
+    assert "max_regression" in task_dict(cfg)["eval"]
+
+
+@pytest.mark.parametrize("pipeline", ["image", "sequence", "detection"])
+def test_task_yaml_round_trips_to_the_same_config(tmp_path, pipeline):
+    cfg = load_config(pipeline, "tiny", overrides=["train.epochs=2"])
+    path = tmp_path / "config.yaml"
+    path.write_text(task_yaml(cfg))
+    assert load_config(pipeline, "tiny", path=str(path)) == cfg
+    assert task_dict(load_config(pipeline, path=str(path))) == task_dict(cfg)  # whatever the preset
+
+
+def test_serve_accepts_the_yaml_of_any_pipeline(tmp_path):
+    """`edgeflow serve` loads under a name that is no pipeline's: nothing is refused, only serving is read."""
+    path = tmp_path / "c.yaml"
+    path.write_text(task_yaml(load_config("detection", overrides=["serving.grpc_port=9000"])))
+    assert load_config("serve", path=str(path)).serving.grpc_port == 9000

@@ -44,6 +44,10 @@ def test_run_is_recorded_in_mlflow(tiny_image_run):
     assert [m.step for m in history] == list(range(1, len(outcome.results.history) + 1))
     assert run.data.metrics["eval.accuracy"] == pytest.approx(outcome.results.metrics["accuracy"])
     assert run.data.tags["blessed"] == "true" and run.data.tags["pushed_path"] == outcome.results.pushed_path
+    # only the image pipeline's sections are params; the lift-gated blessing says why it passed
+    assert not [k for k in run.data.params if k.startswith(("sequence.", "detection."))]
+    assert run.data.tags["blessing_reason"].startswith("TFMA's Evaluator blessed the model (accuracy ")
+    assert "lift" in run.data.tags["blessing_reason"]
 
 
 def test_run_history_lists_the_run_without_a_span(tiny_image_run):

@@ -101,7 +101,7 @@ def test_classify_run_beats_the_shallow_baseline_and_serves_a_digit(tmp_path_fac
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_a_worse_second_model_is_not_blessed_and_mlflow_says_why(forecast_run):
+def test_a_worse_second_model_is_not_blessed_and_mlflow_says_why(forecast_run, tmp_path):
     """The LatestBlessedModel resolver hands the first run's model to the evaluator, which scores it on the
     same eval windows; a barely trained candidate (one epoch at a tiny learning rate, no anchor) loses."""
     import mlflow
@@ -118,6 +118,24 @@ def test_a_worse_second_model_is_not_blessed_and_mlflow_says_why(forecast_run):
     assert tags["blessed"] == "false" and tags["blessing_reason"] == r.blessing_reason
     versions = sorted(p.name for p in (cfg.serving_root / cfg.model_name).iterdir())
     assert versions == [os.path.basename(first.results.pushed_path)]  # the first model still serves alone
+    check_only_sequence_config_is_logged(cfg, outcome.mlflow_run_id, tmp_path)
+
+
+def check_only_sequence_config_is_logged(cfg, run_id: str, tmp_path):
+    """The parent run's params and config.yaml, and every child run's params, hold no other task's keys."""
+    import mlflow
+    import yaml
+
+    client = mlflow.MlflowClient(cfg.tracking_uri)
+    parent = client.get_run(run_id)
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    assert {c.data.tags["edgeflow.step"] for c in children} >= {"train", "evaluate"}
+    foreign = ("detection.", "model.", "image.", "baseline.", "tuning.", "eval.min_accuracy")
+    for run_ in [parent, *children]:
+        assert not [k for k in run_.data.params if k.startswith(foreign)], run_.data.tags.get("edgeflow.step")
+    assert parent.data.params["sequence.task"] == "forecast" and "eval.max_regression" in parent.data.params
+    logged = yaml.safe_load(open(client.download_artifacts(run_id, "config.yaml", str(tmp_path))))
+    assert "sequence" in logged and not {"detection", "model", "image", "baseline", "tuning"} & set(logged)
 
 
 def test_bad_sequence_config_names_the_field():

@@ -47,5 +47,7 @@ def test_tuned_run_whose_cnn_misses_the_required_lift_is_not_pushed(tmp_path):
     assert r.diagnostics["overfitting"]["cures"] == configured_cures(apply_hyperparameters(cfg.model, r.tuned))
     assert r.baseline["min_lift"] == 0.5 and r.baseline["lift"] < 0.5 and not r.baseline["passed"]
     assert r.blessed is False and r.pushed_path is None
+    # the lift-gated blessing says why: the Evaluator's verdict, then the missed lift
+    assert r.blessing_reason.startswith("TFMA's Evaluator ") and "does not beat the shallow model" in r.blessing_reason
     assert not (cfg.serving_root / cfg.model_name).exists() or not any((cfg.serving_root / cfg.model_name).iterdir())
     assert any("required +0.5000" in line for line in summary_lines(cfg, outcome))

@@ -27,7 +27,7 @@ def test_seasonal_naive_is_exact_on_a_periodic_series():
     assert bl.forecast_errors(y, bl.persistence(x, 0, 3))["mae"] > 1.0
     report = forecast_report(y, y + 0.5, x, 0, season=4)  # a model 0.5 off everywhere
     assert report["baseline.best_mae"] == 0.0
-    assert decide_blessing("forecast", report, 1.0)[0] is False  # it does not beat seasonal-naive
+    assert decide_blessing("forecast", report, 1.0).blessed is False  # it does not beat seasonal-naive
 
 
 def test_a_model_better_than_the_baselines_is_blessed():
@@ -36,8 +36,9 @@ def test_a_model_better_than_the_baselines_is_blessed():
     assert report["baseline.persistence.mae"] == pytest.approx(1.5)  # 1 and 2 steps behind
     assert report["baseline.seasonal_naive.mae"] == pytest.approx(2.0)  # a season = 2 steps back
     assert report["mae_ratio_to_best_baseline"] == pytest.approx(0.1 / 1.5)
-    blessed, reason = decide_blessing("forecast", report, 0.8)
-    assert blessed and "0.067 x the best baseline" in reason
+    verdict = decide_blessing("forecast", report, 0.8)
+    assert verdict.blessed and "0.067 x the best baseline" in verdict.reason
+    assert "(bar: < 0.8, sequence.max_baseline_ratio)" in verdict.reason
 
 
 def test_shallow_classifier_sees_content_not_order():
