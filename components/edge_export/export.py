@@ -7,6 +7,8 @@
   with the model info JSON embedded as TFLite metadata (entry ``edgeflow_info``), and the same JSON
   beside it as ``<variant>.json``;
 * ``model.tflite`` / ``model.json``: a copy of the variant the policy ships (if one qualifies);
+  with ``export.target=edgetpu`` also ``model_edgetpu.tflite`` when ``edgetpu_compiler`` is on PATH
+  (:mod:`edgeflow.components.edge_export.shipment`);
 * ``report.json``: every measurement, the Keras reference, the choice and the reasons.
 
 Conversions run in parallel child processes (one per core); each variant is scored as soon as its
@@ -30,6 +32,7 @@ from edgeflow.components.edge_export.data import EdgeData
 from edgeflow.components.edge_export.policy import conversion_jobs, fine_tuning_reason, needs_fine_tuning, workers
 from edgeflow.components.edge_export.report import (choose_variant, format_table, keras_latency, keras_reference,
                                                     progress_line, score_variant, time_variant)
+from edgeflow.components.edge_export.shipment import edgetpu_shipment
 from edgeflow.components.edge_export.tasks import EdgeTask
 from edgeflow.components.edge_export.variants import ConversionError, wrap_standardization
 from edgeflow.edge.model_file import embed_metadata
@@ -116,7 +119,8 @@ def export_edge_models(keras_path: str | Path, data: EdgeData, cfg: ExportConfig
     model = load_keras(keras_path)
     reference = wrap_standardization(model, data.wrap) if data.wrap else model  # what the .tflite computes
     np.savez(work / "train.npz", x=data.x_train, y=data.y_train)
-    settings = {**asdict(cfg), "seed": seed, "loss": data.loss, "wrap": data.wrap, "input_name": data.input_name}
+    settings = {**asdict(cfg), "seed": seed, "loss": data.loss, "wrap": data.wrap, "input_name": data.input_name,
+                "integer_io": cfg.edgetpu_input_type if cfg.target == "edgetpu" else "int8"}
     keras = keras_reference(reference, data.x_eval, data.y_eval, task)
     rows = _build_and_score(keras_path, work / "train.npz", conversion_jobs(cfg.variant_names), settings, cfg, out,
                             data, keras)
@@ -142,6 +146,8 @@ def export_edge_models(keras_path: str | Path, data: EdgeData, cfg: ExportConfig
     if shipped:
         shutil.copyfile(out / f"{shipped}.tflite", out / "model.tflite")
         shutil.copyfile(out / f"{shipped}.json", out / "model.json")
+        if cfg.target == "edgetpu":
+            report["edgetpu"] = edgetpu_shipment(out / "model.tflite", cfg.edgetpu_input_type)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     for line in format_table(report):
@@ -149,4 +155,6 @@ def export_edge_models(keras_path: str | Path, data: EdgeData, cfg: ExportConfig
     log.info("  edge: shipping %s", f"{shipped} ({out / 'model.tflite'})" if shipped else
              f"nothing: no variant is within export.max_metric_change={cfg.max_metric_change} of the Keras "
              f"{task.metric_name} for target {cfg.target}")
+    if "edgetpu" in report:
+        log.info("  edge: %s", report["edgetpu"]["message"])
     return report
