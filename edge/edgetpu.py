@@ -46,6 +46,8 @@ class CompilerResult:
     available: bool
     mapped_ops: Optional[int] = None  # operations the compiler put on the Edge TPU
     message: str = ""
+    output: Optional[str] = None  # the compiled file (<stem>_edgetpu.tflite) when it was written
+    command: str = ""  # the command that compiles the model (to run where the compiler is installed)
 
 
 @dataclass
@@ -113,17 +115,33 @@ def check_edgetpu(path: str | Path, compile_with: Optional[str] = "auto") -> Edg
     return report
 
 
+def compile_command(path: str | Path, out_dir: str | Path = ".") -> str:
+    """The shell command that compiles `path` for the Edge TPU into `out_dir` (``-s``: print the op mapping)."""
+    return f"edgetpu_compiler -s -o {out_dir} {Path(path).name}"
+
+
+def compiled_path(path: str | Path, out_dir: Optional[str | Path] = None) -> Path:
+    """Where ``edgetpu_compiler`` writes the compiled `path`: ``<out_dir>/<stem>_edgetpu.tflite``."""
+    return Path(out_dir or Path(path).parent) / f"{Path(path).stem}_edgetpu.tflite"
+
+
 def run_compiler(path: str | Path, out_dir: Optional[str | Path] = None, timeout_s: int = 180) -> CompilerResult:
-    """Runs ``edgetpu_compiler`` when installed; says plainly when it is not."""
+    """Runs ``edgetpu_compiler`` when installed, writing ``<stem>_edgetpu.tflite`` into `out_dir`
+    (default: beside `path`); when it is not, says so in one sentence with the command to run elsewhere."""
+    command = compile_command(path)
     exe = shutil.which("edgetpu_compiler")
     if exe is None:
-        return CompilerResult(False, None, "edgetpu_compiler is not on PATH (it comes from Coral's apt "
-                                           "repository for Linux x86-64; install it there to compile)")
+        target = compiled_path(path).name
+        return CompilerResult(False, None, "edgetpu_compiler is not on PATH, so the model was not compiled for the Edge TPU; "
+                                           "on a Linux x86-64 machine with Coral's compiler (its apt repository) "
+                                           f"run `{command}` beside it to write {target}", command=command)
     out_dir = Path(out_dir or Path(path).parent)
     proc = subprocess.run([exe, "-s", "-o", str(out_dir), str(path)], capture_output=True, text=True,
                           timeout=timeout_s)
     found = re.search(r"Number of operations that will run on Edge TPU:\s*(\d+)", proc.stdout)
     if proc.returncode != 0 or not found:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        return CompilerResult(True, None, f"edgetpu_compiler failed: {tail[0]}")
-    return CompilerResult(True, int(found.group(1)), f"edgetpu_compiler mapped {found.group(1)} operations")
+        return CompilerResult(True, None, f"edgetpu_compiler failed: {tail[0]}", command=command)
+    out = compiled_path(path, out_dir)
+    return CompilerResult(True, int(found.group(1)), f"edgetpu_compiler mapped {found.group(1)} operations",
+                          str(out) if out.is_file() else None, command)

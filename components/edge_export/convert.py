@@ -7,6 +7,12 @@ starts in well under a second instead of re-importing TensorFlow, and a crash ki
 
 The parent passes file paths only: the Keras model (``.keras``), the training inputs
 (``.npz``: ``x`` (N, ...) float32 as the Keras model is trained on, ``y`` its targets) and the output path.
+
+One child may build several variants in turn (:func:`convert_many_in_child`): it loads the
+model once. EdgeExport does that only for the variants whose conversion has not been seen to
+crash (float32, float16, dynamic: no calibration, no TFMOT); a variant left unbuilt by a crashed
+shared child is retried alone, so a crash still names exactly one variant. Each child writes
+``<out>.seconds``, the time its variant took to build, which the progress line reports.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import multiprocessing
 import signal
 import traceback
 from pathlib import Path
+from typing import Dict, Sequence, Tuple
 
 from edgeflow.components.edge_export.variants import ConversionError
 
@@ -29,13 +36,15 @@ def _context():
     return _CONTEXT
 
 
-def _child(keras_path: str, data_path: str, variant: str, settings: dict, out_path: str, error_path: str):
-    """Child body: build one variant and write its .tflite; any error goes to `error_path`."""
+def _child(keras_path: str, data_path: str, jobs: list, settings: dict):
+    """Child body: build each (variant, out_path, error_path) in turn; an error goes to its error_path."""
     import os
+    import time
 
-    log = os.open(out_path + ".log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # the converter's C++ chatter
+    log = os.open(jobs[0][1] + ".log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # the converter's C++ chatter
     os.dup2(log, 1)
     os.dup2(log, 2)
+    error_path = jobs[0][2]
     try:
         import numpy as np
         import tensorflow as tf
@@ -45,7 +54,10 @@ def _child(keras_path: str, data_path: str, variant: str, settings: dict, out_pa
         model = tf.keras.models.load_model(keras_path, compile=False, safe_mode=False)  # our own file
         with np.load(data_path) as data:
             x, y = data["x"], data["y"]
-        Path(out_path).write_bytes(build_variant(model, variant, x, y, settings))
+        for variant, out_path, error_path in jobs:
+            t0 = time.perf_counter()
+            Path(out_path).write_bytes(build_variant(model, variant, x, y, settings))
+            Path(out_path + ".seconds").write_text(f"{time.perf_counter() - t0:.3f}")
     except ConversionError as err:
         Path(error_path).write_text(str(err))
         raise SystemExit(3)
@@ -55,29 +67,70 @@ def _child(keras_path: str, data_path: str, variant: str, settings: dict, out_pa
         raise SystemExit(4)
 
 
-def convert_in_child(keras_path: str | Path, data_path: str | Path, variant: str, settings: dict,
-                     out_path: str | Path, timeout_s: int = 600) -> Path:
-    """Builds `variant` in a child process; returns `out_path` or raises ConversionError."""
-    out_path = Path(out_path)
-    error_path = out_path.with_suffix(".error")
-    for stale in (out_path, error_path, Path(str(out_path) + ".log")):
-        stale.unlink(missing_ok=True)
-    proc = _context().Process(target=_child, args=(str(keras_path), str(data_path), variant, settings,
-                                                   str(out_path), str(error_path)), daemon=True)
+def _paths(out_path: Path):
+    return out_path, out_path.with_suffix(".error"), Path(str(out_path) + ".log"), Path(str(out_path) + ".seconds")
+
+
+def convert_many_in_child(keras_path: str | Path, data_path: str | Path, jobs: Sequence[Tuple[str, Path]],
+                          settings: dict, timeout_s: int = 600) -> Dict[str, Path | ConversionError]:
+    """Builds each (variant, out_path) of `jobs` in turn in one child process.
+
+    Returns {variant: out_path, or the ConversionError that stopped it}. The child stops at the
+    first failure: a variant after it is retried alone (:func:`convert_in_child`), so one crash is
+    charged to the variant that caused it. `timeout_s` holds per variant.
+    """
+    jobs = [(v, Path(p)) for v, p in jobs]
+    for _, out in jobs:
+        for stale in _paths(out):
+            stale.unlink(missing_ok=True)
+    first_log = _paths(jobs[0][1])[2]
+    proc = _context().Process(target=_child, args=(str(keras_path), str(data_path),
+                                                   [(v, str(o), str(_paths(o)[1])) for v, o in jobs], settings),
+                              daemon=True)
     proc.start()
-    proc.join(timeout_s)
-    if proc.is_alive():
+    proc.join(timeout_s * len(jobs))
+    timed_out = proc.is_alive()
+    if timed_out:
         proc.kill()
         proc.join()
-        raise ConversionError(f"variant {variant}: conversion took longer than {timeout_s}s and was stopped; "
-                              "raise export.timeout_s or drop the variant")
-    log_path = Path(str(out_path) + ".log")  # kept only when the conversion failed
-    if proc.exitcode != 0 or not out_path.is_file():
-        if error_path.is_file():
-            raise ConversionError(f"variant {variant}: {error_path.read_text().strip()}")
-        code = proc.exitcode
-        how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
-        raise ConversionError(f"variant {variant}: the converter process crashed ({how}; its output is in "
-                              f"{log_path}); drop this variant from export.variants or simplify the model")
-    log_path.unlink(missing_ok=True)
-    return out_path
+    results: Dict[str, Path | ConversionError] = {}
+    for i, (variant, out) in enumerate(jobs):
+        _, error_path, _, seconds = _paths(out)
+        if out.is_file() and seconds.is_file():
+            results[variant] = out
+            continue
+        if timed_out:
+            err = ConversionError(f"variant {variant}: conversion took longer than {timeout_s}s and was stopped; "
+                                  "raise export.timeout_s or drop the variant")
+        elif error_path.is_file():
+            err = ConversionError(f"variant {variant}: {error_path.read_text().strip()}")
+        else:
+            code = proc.exitcode
+            how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
+            err = ConversionError(f"variant {variant}: the converter process crashed ({how}; its output is in "
+                                  f"{first_log}); drop this variant from export.variants or simplify the model")
+        results[variant] = err
+        for later, later_out in jobs[i + 1:]:  # never started: each gets a child of its own
+            try:
+                results[later] = convert_in_child(keras_path, data_path, later, settings, later_out, timeout_s)
+            except ConversionError as later_err:
+                results[later] = later_err
+        break
+    if all(isinstance(r, Path) for r in results.values()):
+        first_log.unlink(missing_ok=True)  # kept only when a conversion failed
+    return results
+
+
+def convert_in_child(keras_path: str | Path, data_path: str | Path, variant: str, settings: dict,
+                     out_path: str | Path, timeout_s: int = 600) -> Path:
+    """Builds `variant` in a child process of its own; returns `out_path` or raises ConversionError."""
+    result = convert_many_in_child(keras_path, data_path, [(variant, Path(out_path))], settings, timeout_s)[variant]
+    if isinstance(result, ConversionError):
+        raise result
+    return result
+
+
+def build_seconds(out_path: str | Path) -> float:
+    """How long the child took to build the variant at `out_path` (0 when unknown)."""
+    path = _paths(Path(out_path))[3]
+    return float(path.read_text()) if path.is_file() else 0.0

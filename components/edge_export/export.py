@@ -3,24 +3,36 @@
 
 :func:`export_edge_models` writes into `out_dir`:
 
-* ``<variant>.tflite`` for each configured variant, with the model info JSON embedded as
-  TFLite metadata (entry ``edgeflow_info``), and the same JSON beside it as ``<variant>.json``;
+* ``<variant>.tflite`` for each variant built (which ones: :mod:`edgeflow.components.edge_export.policy`),
+  with the model info JSON embedded as TFLite metadata (entry ``edgeflow_info``), and the same JSON
+  beside it as ``<variant>.json``;
 * ``model.tflite`` / ``model.json``: a copy of the variant the policy ships (if one qualifies);
+  with ``export.target=edgetpu`` also ``model_edgetpu.tflite`` when ``edgetpu_compiler`` is on PATH
+  (:mod:`edgeflow.components.edge_export.shipment`);
 * ``report.json``: every measurement, the Keras reference, the choice and the reasons.
+
+Conversions run in parallel child processes (one per core); each variant is scored as soon as its
+conversion finishes and gets one console line (name, size, metric, seconds). Latencies are timed
+afterwards, one variant at a time, so a conversion running beside them does not skew them.
 """
 from __future__ import annotations
 
 import json
 import logging
 import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from edgeflow.components.edge_export.convert import convert_in_child
+from edgeflow.components.edge_export.convert import build_seconds, convert_many_in_child
 from edgeflow.components.edge_export.data import EdgeData
-from edgeflow.components.edge_export.report import choose_variant, format_table, keras_reference, measure_variant
+from edgeflow.components.edge_export.policy import conversion_jobs, fine_tuning_reason, needs_fine_tuning, workers
+from edgeflow.components.edge_export.report import (choose_variant, format_table, keras_latency, keras_reference,
+                                                    progress_line, score_variant, time_variant)
+from edgeflow.components.edge_export.shipment import edgetpu_shipment
 from edgeflow.components.edge_export.tasks import EdgeTask
 from edgeflow.components.edge_export.variants import ConversionError, wrap_standardization
 from edgeflow.edge.model_file import embed_metadata
@@ -46,11 +58,11 @@ def model_info(path: Path, variant: str, task: EdgeTask) -> dict:
         "format": "edgeflow.edge/1", "task": task.kind, "variant": variant, **task.info,
         "input": {"name": m.input["name"], "shape": list(m.input_shape), "dtype": np.dtype(m.input["dtype"]).name,
                   "scale": float(in_scale), "zero_point": int(in_zero),
-                  "preprocessing": f"{task.preprocessing}; for an int8 input, q = round(x / scale) + zero_point"},
+                  "preprocessing": f"{task.preprocessing}; for an integer input, q = round(x / scale) + zero_point"},
         "output": {"name": m.output["name"], "shape": [int(d) for d in m.output["shape"]],
                    "dtype": np.dtype(m.output["dtype"]).name, "scale": float(out_scale),
                    "zero_point": int(out_zero),
-                   "meaning": f"{task.meaning}; for an int8 output, y = (q - zero_point) * scale"},
+                   "meaning": f"{task.meaning}; for an integer output, y = (q - zero_point) * scale"},
     }
 
 
@@ -62,9 +74,43 @@ def write_variant(tflite: Path, variant: str, task: EdgeTask) -> dict:
     return info
 
 
+def _build_and_score(keras_path, train_npz: Path, jobs, settings: dict, cfg: ExportConfig, out: Path,
+                     data: EdgeData, keras: dict) -> dict:
+    """Runs the conversion `jobs` (tuples of variant names) in parallel children, scoring and
+    printing each variant as its job finishes; returns {variant: row} in the order of `jobs`."""
+    task = data.task
+
+    def run(job):
+        t0 = time.perf_counter()
+        built = convert_many_in_child(keras_path, train_npz, [(v, out / f"{v}.tflite") for v in job], settings,
+                                      cfg.timeout_s)
+        rows = {}
+        for variant, result in built.items():
+            s0 = time.perf_counter()
+            if isinstance(result, ConversionError):
+                rows[variant] = {"error": str(result)}
+                seconds = time.perf_counter() - t0
+            else:
+                write_variant(result, variant, task)
+                rows[variant] = score_variant(result, data.x_eval, data.y_eval, task, keras)
+                seconds = build_seconds(result) + time.perf_counter() - s0
+                Path(str(result) + ".seconds").unlink(missing_ok=True)
+            rows[variant]["seconds"] = round(seconds, 2)
+            log.info(progress_line(variant, rows[variant], task.metric_name, seconds))
+        return rows
+
+    with ThreadPoolExecutor(max_workers=workers(len(jobs))) as pool:
+        done = list(pool.map(run, jobs))
+    rows = {k: v for part in done for k, v in part.items()}
+    for row in rows.values():
+        if "error" in row:
+            log.warning("  edge: %s", row["error"])
+    return rows
+
+
 def export_edge_models(keras_path: str | Path, data: EdgeData, cfg: ExportConfig, out_dir: str | Path,
                        seed: int = 42) -> dict:
-    """Builds, measures and writes every configured variant; returns the report (also report.json)."""
+    """Builds, measures and writes the variants the policy asks for; returns the report (also report.json)."""
     out, work = Path(out_dir), Path(out_dir) / "work"
     work.mkdir(parents=True, exist_ok=True)
     if len(data.x_eval) == 0:
@@ -73,29 +119,35 @@ def export_edge_models(keras_path: str | Path, data: EdgeData, cfg: ExportConfig
     model = load_keras(keras_path)
     reference = wrap_standardization(model, data.wrap) if data.wrap else model  # what the .tflite computes
     np.savez(work / "train.npz", x=data.x_train, y=data.y_train)
-    settings = {**asdict(cfg), "seed": seed, "loss": data.loss, "wrap": data.wrap, "input_name": data.input_name}
-    keras = keras_reference(reference, data.x_eval, data.y_eval, task, cfg.latency_runs)
-    rows: dict = {}
-    for variant in cfg.variant_names:
-        path = out / f"{variant}.tflite"
-        try:
-            convert_in_child(keras_path, work / "train.npz", variant, settings, path, cfg.timeout_s)
-            write_variant(path, variant, task)
-            rows[variant] = measure_variant(path, data.x_eval, data.y_eval, task, keras, cfg.latency_runs)
-        except ConversionError as err:
-            log.warning("  edge: %s", err)
-            rows[variant] = {"error": str(err)}
+    settings = {**asdict(cfg), "seed": seed, "loss": data.loss, "wrap": data.wrap, "input_name": data.input_name,
+                "integer_io": cfg.edgetpu_input_type if cfg.target == "edgetpu" else "int8"}
+    keras = keras_reference(reference, data.x_eval, data.y_eval, task)
+    rows = _build_and_score(keras_path, work / "train.npz", conversion_jobs(cfg.variant_names), settings, cfg, out,
+                            data, keras)
+    fine_tuned = None
+    if cfg.fallback_names and needs_fine_tuning(rows, cfg.target, cfg.max_metric_change):
+        fine_tuned = fine_tuning_reason(rows, cfg.target, cfg.max_metric_change, task.metric_name)
+        log.info("  edge: %s; building %s", fine_tuned, ", ".join(cfg.fallback_names))
+        rows.update(_build_and_score(keras_path, work / "train.npz", conversion_jobs(cfg.fallback_names), settings,
+                                     cfg, out, data, keras))
+    for name, row in rows.items():  # one variant at a time, nothing converting beside it
+        if "error" not in row:
+            row.update(time_variant(out / f"{name}.tflite", data.x_eval[0], cfg.latency_budget_s, cfg.latency_runs))
+    keras_ms = keras_latency(reference, data.x_eval[:1], cfg.latency_budget_s, cfg.latency_runs)
     shipped = choose_variant(rows, cfg.target, cfg.max_metric_change)
     report = {"task": task.kind, "metric": task.metric_name,
-              "keras": {task.metric_name: keras["metric"], "latency_ms": keras["latency_ms"]},
+              "keras": {task.metric_name: keras["metric"], "latency_ms": keras_ms},
               "eval_examples": int(len(data.x_eval)), "train_examples": int(len(data.x_train)), "variants": rows,
-              "policy": {"target": cfg.target, "max_metric_change": cfg.max_metric_change,
+              "policy": {"variants": cfg.variants, "target": cfg.target, "max_metric_change": cfg.max_metric_change,
+                         "fine_tuned_because": fine_tuned,
                          "degradation": ("relative MAE increase" if task.metric_name == "mae"
                                          else f"{task.metric_name} drop")},
               "shipped": shipped}
     if shipped:
         shutil.copyfile(out / f"{shipped}.tflite", out / "model.tflite")
         shutil.copyfile(out / f"{shipped}.json", out / "model.json")
+        if cfg.target == "edgetpu":
+            report["edgetpu"] = edgetpu_shipment(out / "model.tflite", cfg.edgetpu_input_type)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     for line in format_table(report):
@@ -103,4 +155,6 @@ def export_edge_models(keras_path: str | Path, data: EdgeData, cfg: ExportConfig
     log.info("  edge: shipping %s", f"{shipped} ({out / 'model.tflite'})" if shipped else
              f"nothing: no variant is within export.max_metric_change={cfg.max_metric_change} of the Keras "
              f"{task.metric_name} for target {cfg.target}")
+    if "edgetpu" in report:
+        log.info("  edge: %s", report["edgetpu"]["message"])
     return report

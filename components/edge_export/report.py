@@ -3,8 +3,10 @@
 Each variant is run through the device runtime (LiteRT interpreter) on the eval split:
 file size and gzipped size (pruning's zeros show only in the compressed size), the task's
 metric (accuracy, MAE or mAP@0.5) and its change against the Keras model, the largest output
-difference from Keras (and top-1 agreement for a classifier), and CPU latency p50/p95 with
-1 thread and with all threads.
+difference from Keras (and top-1 agreement for a classifier) and the Edge TPU op check
+(:func:`score_variant`); then CPU latency p50/p95 with 1 thread and with all threads
+(:func:`time_variant`), each timed for at most ``export.latency_budget_s`` seconds or
+``export.latency_runs`` invokes, whichever comes first (at least 5 invokes).
 """
 from __future__ import annotations
 
@@ -15,32 +17,51 @@ from typing import List, Optional
 
 import numpy as np
 
+from edgeflow.components.edge_export.policy import acceptable
 from edgeflow.components.edge_export.tasks import EdgeTask
-from edgeflow.edge.bench import all_threads, latency_ms
+from edgeflow.edge.bench import all_threads
 from edgeflow.edge.edgetpu import check_edgetpu
 from edgeflow.edge.runtime import EdgeModel
 
 
-def keras_reference(model, x_eval: np.ndarray, truth, task: EdgeTask, runs: int) -> dict:
-    """The Keras model's outputs (N, ...), its task metric and its single-input latency (a tf.function call)."""
+MIN_TIMED_RUNS = 5
+
+
+def timed(call, budget_s: float, max_runs: int, warmup: int = 3) -> dict:
+    """p50/p95 milliseconds of `call()`, after `warmup` calls, for at most `budget_s` seconds or
+    `max_runs` calls, whichever comes first (at least MIN_TIMED_RUNS)."""
+    for _ in range(warmup):
+        call()
+    times, start = [], time.perf_counter()
+    while len(times) < max_runs and (len(times) < MIN_TIMED_RUNS or time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)), "runs": len(times)}
+
+
+def keras_reference(model, x_eval: np.ndarray, truth, task: EdgeTask, runs: Optional[int] = None) -> dict:
+    """The Keras model's outputs (N, ...) on the eval split and its task metric (with `runs`: also
+    ``latency_ms`` over exactly that many single-input calls, as benchmarks/edge_variants.py reads it)."""
+    outputs = model.predict(x_eval, batch_size=256, verbose=0)
+    out = {"metric": task.metric(outputs, truth), "outputs": outputs}
+    if runs:
+        out["latency_ms"] = keras_latency(model, x_eval[:1], float("inf"), runs)
+    return out
+
+
+def keras_latency(model, sample: np.ndarray, budget_s: float, max_runs: int) -> dict:
+    """The Keras model's single-input latency (a tf.function call on `sample` (1, ...))."""
     import tensorflow as tf
 
-    outputs = model.predict(x_eval, batch_size=256, verbose=0)
     call = tf.function(lambda x: model(x, training=False))
-    one = tf.constant(x_eval[:1])
-    for _ in range(3):
-        call(one)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        call(one).numpy()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return {"metric": task.metric(outputs, truth), "outputs": outputs,
-            "latency_ms": {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95))}}
+    one = tf.constant(sample)
+    return timed(lambda: call(one).numpy(), budget_s, max_runs)
 
 
-def measure_variant(path: Path, x_eval: np.ndarray, truth, task: EdgeTask, keras: dict, runs: int) -> dict:
-    """One report row for the .tflite at `path`: its outputs on `x_eval` scored with the task's metric."""
+def score_variant(path: Path, x_eval: np.ndarray, truth, task: EdgeTask, keras: dict) -> dict:
+    """One report row for the .tflite at `path` (no latency yet): its outputs on `x_eval` scored with
+    the task's metric, its sizes and its Edge TPU op check."""
     data = path.read_bytes()
     outputs = EdgeModel(path).run(x_eval)
     metric = task.metric(outputs, truth)
@@ -56,20 +77,39 @@ def measure_variant(path: Path, x_eval: np.ndarray, truth, task: EdgeTask, keras
     }
     if task.kind == "classification":
         row["top1_agreement"] = float((outputs.argmax(-1) == keras["outputs"].argmax(-1)).mean())
-    return {**row,
-            "latency_ms_1_thread": latency_ms(path, 1, runs, sample=x_eval[0]),
-            "latency_ms_all_threads": latency_ms(path, all_threads(), runs, sample=x_eval[0]),
-            "edgetpu_compatible": tpu.compatible,
-            "edgetpu": tpu.summary()}
+    return {**row, "edgetpu_compatible": tpu.compatible, "edgetpu": tpu.summary()}
+
+
+def time_variant(path: Path, sample: np.ndarray, budget_s: float, max_runs: int) -> dict:
+    """CPU latency of the .tflite at `path` on one real input `sample` (...) with 1 thread and all threads."""
+    out = {}
+    for key, threads in (("latency_ms_1_thread", 1), ("latency_ms_all_threads", all_threads())):
+        model = EdgeModel(path, num_threads=threads)
+        q = model._quantize(np.asarray(sample, np.float32)[None])  # (1, ...) in the model's input dtype
+        out[key] = {**timed(lambda: model.run_one(q), budget_s, max_runs), "threads": threads}
+    return out
+
+
+def measure_variant(path: Path, x_eval: np.ndarray, truth, task: EdgeTask, keras: dict, runs: int) -> dict:
+    """A full row (score and latency over exactly `runs` invokes), for benchmarks/edge_variants.py."""
+    return {**score_variant(path, x_eval, truth, task, keras), **time_variant(path, x_eval[0], float("inf"), runs)}
+
+
+def progress_line(name: str, row: dict, metric: str, seconds: float) -> str:
+    """The console line for one finished variant: name, size, metric and its change, seconds."""
+    if "error" in row:
+        return f"  edge: {name:<15} failed in {seconds:.1f}s: {row['error']}"
+    unit = "%" if metric == "mae" else ""
+    change = 100 * row["degradation"] if metric == "mae" else row["metric_change"]
+    return (f"  edge: {name:<15} {row['size_bytes'] / 1024:>8.1f} KB  {metric} {row[metric]:.4f} "
+            f"({change:+.4f}{unit})  {seconds:.1f}s")
 
 
 def choose_variant(rows: dict, target: str, max_metric_change: float) -> Optional[str]:
     """The smallest variant (by file size) whose degradation against Keras (see
     :mod:`edgeflow.components.edge_export.tasks`) is at most `max_metric_change`; with target "edgetpu",
     only variants whose every op maps to the Edge TPU. None if none qualifies."""
-    ok = [(r["size_bytes"], name) for name, r in rows.items()
-          if "error" not in r and r["degradation"] <= max_metric_change + 1e-9
-          and (target != "edgetpu" or r["edgetpu_compatible"])]
+    ok = [(r["size_bytes"], name) for name, r in rows.items() if acceptable(r, target, max_metric_change)]
     return min(ok)[1] if ok else None
 
 

@@ -148,11 +148,24 @@ EDGE_TARGETS = ("cpu", "edgetpu")
 
 
 class ExportConfig:
-    """EdgeExport: which TFLite variants to build from a blessed model, and which one to ship."""
+    """EdgeExport: which TFLite variants to build from a blessed model, and which one to ship.
+
+    ``variants="auto"`` (the default policy) builds the post-training variants (float32, float16,
+    dynamic, full-integer int8) and builds the fine-tuned ``fallback_variants`` only when full-integer
+    PTQ misses ``max_metric_change`` (TFMOT's guidance: PTQ first, QAT when PTQ costs too much).
+    A comma-separated list instead builds exactly those variants, and no others.
+    """
+
+    AUTO = "auto"
+    PTQ = ("float32", "float16", "dynamic", "int8")  # what "auto" always builds
+    FINE_TUNED = ("qat_int8", "pruned_int8", "clustered_int8", "pqat_int8", "cqat_int8")
+    INPUT_TYPES = ("uint8", "int8")
 
     enabled: bool = True
-    variants: str = "float32,float16,dynamic,int8,qat_int8,pruned_int8,clustered_int8"  # comma-separated
+    variants: str = "auto"  # "auto" (the policy above) or exactly these, comma-separated
+    fallback_variants: str = "qat_int8"  # with "auto": built only when full-integer PTQ misses the bar
     target: str = "cpu"  # "edgetpu" ships only a variant whose every op maps to the Edge TPU
+    edgetpu_input_type: str = "uint8"  # target "edgetpu": the integer input/output type of full-integer files
     # Ship the smallest variant at most this much worse than the Keras model: accuracy (image, sequence
     # classify) and mAP@0.5 (detection) may drop by this much (0.01 = 1 point); a forecaster's MAE may
     # rise by this fraction of the Keras MAE (0.01 = 1 %).
@@ -162,27 +175,52 @@ class ExportConfig:
     prune_sparsity: float = 0.5
     cluster_count: int = 16
     representative_samples: int = 200  # transformed train examples that calibrate int8
-    latency_runs: int = 100
+    latency_budget_s: float = 0.5  # per variant and thread setting: timed invokes stop after this long ...
+    latency_runs: int = 100  # ... or after this many, whichever comes first
     timeout_s: int = 600  # per conversion (each runs in a child process)
 
     def __post_init__(self):
-        names = [v.strip() for v in self.variants.split(",") if v.strip()]
-        unknown = [v for v in names if v not in EDGE_VARIANTS]
-        check(bool(names) and not unknown, "variants",
-               f"must be a comma-separated list of {', '.join(EDGE_VARIANTS)}" + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        names = self._names(self.variants)
+        if names != (self.AUTO,):
+            unknown = [v for v in names if v not in EDGE_VARIANTS]
+            check(bool(names) and not unknown, "variants",
+                  f"must be auto or a comma-separated list of {', '.join(EDGE_VARIANTS)}"
+                  + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        fallback = self._names(self.fallback_variants)
+        wrong = [v for v in fallback if v not in self.FINE_TUNED]
+        check(not wrong, "fallback_variants", f"must be a comma-separated list of {', '.join(self.FINE_TUNED)} "
+              f"(got {', '.join(wrong)})")
         check(self.target in EDGE_TARGETS, "target", f"must be one of {', '.join(EDGE_TARGETS)}")
+        check(self.edgetpu_input_type in self.INPUT_TYPES, "edgetpu_input_type",
+              f"must be one of {', '.join(self.INPUT_TYPES)}")
         check(0.0 <= self.max_metric_change <= 10.0, "max_metric_change", "must be in [0, 10]")
         check(self.fine_tune_epochs >= 1, "fine_tune_epochs", "must be at least 1")
         check(0.0 < self.fine_tune_learning_rate < 1.0, "fine_tune_learning_rate", "must be in (0, 1)")
         check(0.0 < self.prune_sparsity < 1.0, "prune_sparsity", "must be in (0, 1)")
         check(2 <= self.cluster_count <= 256, "cluster_count", "must be between 2 and 256")
         check(self.representative_samples >= 1, "representative_samples", "must be at least 1")
+        check(0.0 < self.latency_budget_s <= 600.0, "latency_budget_s", "must be in (0, 600] seconds")
         check(self.latency_runs >= 1, "latency_runs", "must be at least 1")
         check(self.timeout_s >= 10, "timeout_s", "must be at least 10")
 
+    @staticmethod
+    def _names(text: str) -> tuple:
+        return tuple(v.strip() for v in text.split(",") if v.strip())
+
+    @property
+    def auto(self) -> bool:
+        """True for the default policy (PTQ first, fine-tuned variants only when PTQ misses the bar)."""
+        return self._names(self.variants) == (self.AUTO,)
+
     @property
     def variant_names(self) -> tuple:
-        return tuple(v.strip() for v in self.variants.split(",") if v.strip())
+        """The variants built first: the PTQ ones with "auto", else exactly the configured list."""
+        return self.PTQ if self.auto else self._names(self.variants)
+
+    @property
+    def fallback_names(self) -> tuple:
+        """The fine-tuned variants "auto" adds when full-integer PTQ misses ``max_metric_change``."""
+        return self._names(self.fallback_variants) if self.auto else ()
 
 @dataclass(frozen=True)
 

@@ -69,3 +69,57 @@ def test_not_a_model_is_one_sentence(tmp_path):
     bad.write_bytes(b"this is not a flatbuffer at all")
     with pytest.raises(ModelFileError, match="not a TFLite model"):
         check_edgetpu(bad)
+
+
+def test_compiler_absence_is_one_sentence_with_the_command(variant_files, monkeypatch):
+    from edgeflow.edge.edgetpu import run_compiler
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = run_compiler(variant_files["int8"])
+    assert not result.available and result.output is None
+    assert result.command == "edgetpu_compiler -s -o . int8.tflite"
+    assert f"run `{result.command}`" in result.message and "int8_edgetpu.tflite" in result.message
+    prose = result.message.replace(result.command, "")
+    assert ". " not in prose and "\n" not in prose  # one sentence
+
+
+def test_edgetpu_target_ships_a_uint8_full_integer_file(digits, digits_keras, tmp_path, monkeypatch):
+    """export.target=edgetpu: the shipped file takes the configured integer type, every op maps,
+    and without the compiler the report says what to run elsewhere."""
+    from edgeflow.components.edge_export.data import EdgeData
+    from edgeflow.components.edge_export.export import export_edge_models
+    from edgeflow.components.edge_export.tasks import classification_task
+    from edgeflow.config import ExportConfig
+    from edgeflow.edge.runtime import EdgeModel
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    x, y, x_eval, y_eval = digits
+    data = EdgeData(classification_task([str(i) for i in range(10)], "pixels / 16"), x[:200], y[:200], x_eval,
+                    y_eval, {"kind": "sparse_categorical_crossentropy"})
+    cfg = ExportConfig(variants="int8", target="edgetpu", edgetpu_input_type="uint8", representative_samples=100,
+                       latency_budget_s=0.05, latency_runs=10)
+    report = export_edge_models(digits_keras, data, cfg, tmp_path, seed=0)
+    assert report["shipped"] == "int8"
+    shipped = EdgeModel(tmp_path / "model.tflite", use_edgetpu=False)
+    assert shipped.input["dtype"] == np.uint8 and shipped.output["dtype"] == np.uint8
+    assert check_edgetpu(tmp_path / "model.tflite", compile_with=None).compatible
+    assert (shipped.run(x_eval).argmax(-1) == y_eval).mean() >= 0.9  # uint8 in/out still classifies
+    tpu = report["edgetpu"]
+    assert tpu["input_type"] == "uint8" and tpu["compiled"] is None and not tpu["compiler_available"]
+    assert tpu["command"] == "edgetpu_compiler -s -o . model.tflite" and f"run `{tpu['command']}`" in tpu["message"]
+    assert not (tmp_path / "model_edgetpu.tflite").exists()
+
+
+def test_int8_input_type_is_kept_when_asked(tmp_path):
+    from edgeflow.components.edge_export.variants import to_tflite
+    from edgeflow.config import ModelConfig
+    from edgeflow.edge.runtime import EdgeModel
+    from edgeflow.models.image.model import build_cnn
+
+    model = build_cnn((8, 8, 1), 3, ModelConfig(blocks=1, filters=4))
+    rep = np.random.default_rng(0).random((8, 8, 8, 1), dtype=np.float32)
+    for io in ("int8", "uint8"):
+        path = tmp_path / f"{io}.tflite"
+        path.write_bytes(to_tflite(model, "int8", rep, integer_io=io))
+        assert EdgeModel(path, use_edgetpu=False).input["dtype"] == np.dtype(io)
+        assert check_edgetpu(path, compile_with=None).compatible
