@@ -20,11 +20,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
-from tfx_bsl.public import tfxio
 
 from edgeflow.config import DiagnosticsConfig, SequenceConfig, TrainConfig, from_dict
 from edgeflow.models.features import (LABEL_KEY, TARGET_FEATURE, TARGET_MEAN, TARGET_STD, TIME_KEY,
                                       WINDOW_FEATURE, WINDOW_KEY)
+from edgeflow.models.splits import read_split
 from edgeflow.models.sequence.gradients import time_step_gradient_callbacks
 from edgeflow.models.sequence.model import build_rnn, compile_rnn, seasonal_change_scale
 from edgeflow.models.training.skeleton import TrainingTask, train
@@ -33,21 +33,15 @@ from edgeflow.models.training.validation import split_by_time, split_indices
 log = logging.getLogger("edgeflow.train")
 
 
-def load_train_split(files, data_accessor, tft_output, label_key: str, shape, with_time: bool):
-    """The train split in memory, in file order: x (N, W, F) normalized windows, y (N, H) normalized
-    targets or (N, 1) class ids, and (forecast) the row index of each window's first target step (N,)."""
-    batches = data_accessor.tf_dataset_factory(
-        files,
-        tfxio.TensorFlowDatasetOptions(batch_size=1024, label_key=label_key, num_epochs=1, shuffle=False),
-        tft_output.transformed_metadata.schema,
-    )
-    xs, ys, steps = [], [], []
-    for features, label in batches:
-        xs.append(tf.reshape(features[WINDOW_FEATURE], [-1, *shape]).numpy())
-        ys.append(label.numpy())
-        if with_time:
-            steps.append(tf.reshape(features[TIME_KEY], [-1]).numpy())
-    return np.concatenate(xs), np.concatenate(ys), (np.concatenate(steps) if with_time else None)
+def load_train_split(files, tft_output, label_key: str, shape, with_time: bool):
+    """The train split in memory, through the one split reader (models/splits.py): x (N, W, F) normalized
+    windows, y (N, H) normalized targets or (N, 1) class ids, and (forecast) the row index of each
+    window's first target step (N,)."""
+    spec = tft_output.transformed_feature_spec()
+    keys = [WINDOW_FEATURE, label_key] + ([TIME_KEY] if with_time else [])
+    data = read_split(files, {key: spec[key] for key in keys})
+    x = data[WINDOW_FEATURE].reshape(-1, *shape).astype(np.float32)
+    return x, data[label_key], (data[TIME_KEY].reshape(-1) if with_time else None)
 
 
 def export_signatures(model, tft_output, task: str, window: int, features: int, class_names=()):
@@ -142,7 +136,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
     seq, train_cfg = from_dict(SequenceConfig, cc["sequence"]), from_dict(TrainConfig, cc["train"])
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     forecast = seq.task == "forecast"
-    x, y, steps = load_train_split(fn_args.train_files, fn_args.data_accessor, tft_output,
+    x, y, steps = load_train_split(fn_args.train_files, tft_output,
                                    TARGET_FEATURE if forecast else LABEL_KEY, (seq.window, cc["features"]),
                                    with_time=forecast)
     task = SequenceTask(seq, x, y, steps, cc.get("class_names") or [], cc.get("target_index", 0), tft_output)
