@@ -1,4 +1,4 @@
-"""Edge fixtures: a small digits CNN trained in seconds, and its TFLite variants (built once)."""
+"""Edge fixtures: a small digits CNN trained in seconds, and its TFLite variants (each built once, on first use)."""
 import edgeflow  # noqa: F401
 
 import numpy as np
@@ -37,13 +37,26 @@ def digits_keras(digits, tmp_path_factory):
     return path
 
 
+class LazyVariants(dict):
+    """{variant: .tflite path}; each variant is converted (in a child process) the first time a test asks
+    for it, so a run that selects a few tests builds only what they read."""
+
+    def __init__(self, keras_path, train_npz):
+        super().__init__()
+        self.keras_path, self.train_npz = keras_path, train_npz
+
+    def __missing__(self, variant):
+        from edgeflow.components.edge_export.convert import convert_in_child
+
+        assert variant in VARIANTS, f"unknown variant {variant!r}"
+        out = self.keras_path.parent / f"{variant}.tflite"
+        self[variant] = convert_in_child(self.keras_path, self.train_npz, variant, EXPORT_SETTINGS, out, 600)
+        return self[variant]
+
+
 @pytest.fixture(scope="session")
 def variant_files(digits, digits_keras):
-    """{variant: .tflite path} built through the child-process converter."""
-    from edgeflow.components.edge_export.convert import convert_in_child
-
+    """{variant: .tflite path}, built lazily through the child-process converter."""
     x, y, _, _ = digits
-    folder = digits_keras.parent
-    np.savez(folder / "train.npz", x=x, y=y)
-    return {v: convert_in_child(digits_keras, folder / "train.npz", v, EXPORT_SETTINGS, folder / f"{v}.tflite", 600)
-            for v in VARIANTS}
+    np.savez(digits_keras.parent / "train.npz", x=x, y=y)
+    return LazyVariants(digits_keras, digits_keras.parent / "train.npz")
