@@ -56,8 +56,9 @@ def test_seasonal_change_needs_a_window_longer_than_the_season():
     from edgeflow.config import ConfigError
 
     with pytest.raises(ConfigError, match="inputs is seasonal_change, which needs window > season"):
-        SequenceConfig(task="forecast", window=24, horizon=6, season=24)
-    assert SequenceConfig(task="forecast", window=24, horizon=6, season=24, inputs="values").season == 24
+        SequenceConfig(task="forecast", window=24, horizon=6, season=24, baselines="persistence,seasonal_naive")
+    assert SequenceConfig(task="forecast", window=24, horizon=6, season=24, inputs="values",
+                          baselines="persistence,seasonal_naive").season == 24
 
 
 def convert(model, x, int8: bool) -> bytes:
