@@ -15,7 +15,7 @@ test: $(STAMP) lint
 	$(VENV)/bin/pytest -q --durations=15 $(ARGS)
 
 test-fast: $(STAMP) lint
-	$(VENV)/bin/pytest -q -m "not e2e" $(ARGS)
+	$(VENV)/bin/pytest -q -m "not e2e and not slow" $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -97,6 +97,7 @@ def test_killed_training_resumes_at_the_next_epoch(name, tmp_path):
     assert (tmp_path / "run" / "model_run" / KERAS_MODEL).exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TASKS)
 def test_warm_start_starts_from_the_base_models_weights(name, tmp_path):
     cfg = _train_cfg(epochs=1)
@@ -122,6 +123,7 @@ def test_warm_start_starts_from_the_base_models_weights(name, tmp_path):
         assert {"serving_default", "serving_raw"} <= set(signatures)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TASKS)
 def test_mirrored_strategy_trains_and_diagnostics_are_written(name, tmp_path):
     args = _fn_args(tmp_path)
