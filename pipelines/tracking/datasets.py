@@ -7,10 +7,10 @@ the examples per split as its profile, and the columns of the schema TFX inferre
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Dict, Optional
 
-from mlflow.data.artifact_dataset_sources import LocalArtifactDatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.types import ColSpec, Schema
@@ -46,6 +46,8 @@ def schema_columns(schema_path: Optional[str]) -> Optional[Schema]:
 
 def pipeline_dataset(input_base: str, digest: str, counts: Dict[str, int],
                      schema_path: Optional[str]) -> PipelineDataset:
-    source = LocalArtifactDatasetSource(input_base) if "://" not in input_base else resolve_dataset_source(input_base)
+    with warnings.catch_warnings():  # MLflow registers its local source twice, then warns that both match
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(input_base)
     return PipelineDataset(source, Path(input_base).name, digest,
                            schema_columns(schema_path), counts)

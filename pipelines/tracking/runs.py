@@ -140,7 +140,8 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
         yield run
     except BaseException as err:
         message = str(err)[:4000]
-        record("failure status", lambda: (mlflow.set_tag("error", message), mlflow.end_run(status="FAILED")))
+        record("failure status", lambda: (fail_open_children(), mlflow.set_tag("error", message),
+                                          mlflow.end_run(status="FAILED")))
         raise
     finally:
         # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo that, or the next run in this
@@ -150,6 +151,16 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
         else:
             os.environ["MLFLOW_TRACKING_URI"] = exported
     record("run status", lambda: mlflow.end_run(status="FINISHED"))
+
+
+def fail_open_children() -> None:
+    """The active run's children still RUNNING (a component that wrote its own record, then failed) -> FAILED."""
+    import mlflow
+
+    parent, client = mlflow.active_run(), mlflow.tracking.MlflowClient()
+    for r in client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
+                                "and attributes.status = 'RUNNING'"):
+        client.set_terminated(r.info.run_id, "FAILED")
 
 
 def tag_pipeline_run(run, pipeline_run_id: str) -> None:
@@ -261,7 +272,8 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
         mlflow.set_tags({"pushed_path": results.pushed_path, "serving.version": Path(results.pushed_path).name})
 
     def register():  # in the parent run, so a version's run carries the headline metrics
-        info = registry.log_pushed_model(results.pushed_path)
+        info = registry.log_pushed_model(results.pushed_path,
+                                         registry.input_example(results.pushed_path, results.input_base))
         version = registry.register_champion(info.model_uri, cfg.model_name)
         mlflow.set_tag("registered_version", version)
         log.info("registered model %s version %s as %s", cfg.model_name, version, registry.CHAMPION)

@@ -2,6 +2,7 @@
 
 The skeleton's live tracking on tiny in-memory data (an embedded store; seconds), then one e2e
 pipeline run against a real `mlflow server` on loopback for everything that needs TFX."""
+import json
 import logging
 import threading
 import time
@@ -77,7 +78,7 @@ def test_epochs_are_in_mlflow_while_the_trainer_runs(mlflow_server, tmp_path):  
     from edgeflow.pipelines.runner import run_pipeline
 
     url, _ = mlflow_server
-    epochs = 150  # the tiny model, long enough to be watched; early stopping off
+    epochs = 60  # the tiny model, long enough to be watched; early stopping off
     cfg = load_config("image", "tiny", updates={
         "output": str(tmp_path / "out"), "tracking": {"uri": url},
         "train": {"epochs": epochs, "early_stopping_patience": epochs}, "export": {"variants": "float32"}})
@@ -123,3 +124,19 @@ def test_epochs_are_in_mlflow_while_the_trainer_runs(mlflow_server, tmp_path):  
     assert dataset.digest == fingerprint(run.results.input_base) == parent.data.tags["data.fingerprint"]
     assert '"train": %d' % run.results.example_counts["train"] in dataset.profile
     assert "image_raw" in dataset.schema  # the column TFX inferred
+    mlflow.set_tracking_uri(url)
+    champion = client.get_model_version_by_alias(cfg.model_name, "champion")
+    assert champion.run_id == parent.info.run_id
+    assert mlflow.models.get_model_info(f"models:/{cfg.model_name}@champion").saved_input_example_info is not None
+
+
+def test_every_trainer_carries_the_tracking_settings_and_gets_the_run_id(tmp_path):
+    from edgeflow.components.shared.tracked_trainer import TrackedTrainerExecutor
+    from tests.pipelines.test_training_wiring import _pipelines, _trainer
+
+    for task, pipeline in _pipelines(tmp_path, "tracking.uri=http://mlflow.cluster:5000").items():
+        trainer = _trainer(pipeline)
+        custom = json.loads(trainer.exec_properties["custom_config"])
+        assert custom["tracking"] == {"enabled": True, "uri": "http://mlflow.cluster:5000", "experiment": task,
+                                      "pipeline": task}, task
+        assert trainer.executor_spec.executor_class is TrackedTrainerExecutor, task
