@@ -55,9 +55,18 @@ def train_backup_dir(cfg: PipelineConfig, *setup) -> str:
 
 def training_config(cfg: PipelineConfig, *setup) -> dict:
     """The custom_config keys the training skeleton (models/training/skeleton.py) reads for every task:
-    ``train``, ``diagnostics`` and the resume ``backup_dir`` (from `setup`, see :func:`train_backup_dir`)."""
+    ``train``, ``diagnostics``, the resume ``backup_dir`` (from `setup`, see :func:`train_backup_dir`) and
+    ``tracking`` (see :func:`tracking_settings`)."""
     return {"train": asdict(cfg.train), "diagnostics": asdict(cfg.diagnostics),
-            "backup_dir": train_backup_dir(cfg, *setup, cfg.train)}
+            "backup_dir": train_backup_dir(cfg, *setup, cfg.train), "tracking": tracking_settings(cfg)}
+
+
+def tracking_settings(cfg: PipelineConfig) -> dict:
+    """What travels with the pipeline so its components write their own MLflow records on any orchestrator
+    (models/training/live_tracking.py): the store, the experiment, the pipeline's name. In a container,
+    ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_NAME`` override the first two."""
+    return {"enabled": cfg.tracking.enabled, "uri": cfg.tracking_uri, "experiment": cfg.experiment,
+            "pipeline": cfg.name}
 
 
 def warm_start_inputs(cfg: PipelineConfig, last_blessed) -> dict:

@@ -18,6 +18,7 @@ from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_
 from edgeflow.components.detection.evaluator import DetectionEvaluator
 from edgeflow.components.detection.example_gen import DetectionExampleGen
 from edgeflow.components.edge_export.component import edge_export_nodes
+from edgeflow.components.shared.tracked_trainer import TrackedTrainer
 from edgeflow.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
@@ -37,7 +38,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     # with pipeline.warm_start, the Trainer's starting point).
     last_blessed = latest_blessed_model()
     # Train the grid detector (anchors by k-means unless configured); export with NMS in the graph.
-    trainer = tfx.components.Trainer(
+    trainer = TrackedTrainer(
         run_fn="edgeflow.models.detection.trainer.run_fn",
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],

@@ -16,6 +16,7 @@ from edgeflow.components.image.example_gen import ImageFolderExampleGen
 from edgeflow.models.features import LABEL_KEY
 from edgeflow.components.image.shallow_baseline import ShallowBaseline
 from edgeflow.models.features import IMAGE_FEATURE
+from edgeflow.components.shared.tracked_trainer import TrackedTrainer
 from edgeflow.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
@@ -80,7 +81,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
             custom_config=custom)]
         tuned = {"hyperparameters": tuner[0].outputs["best_hyperparameters"]}
     # Train the CNN with early stopping and checkpoints; export with serving signatures.
-    trainer = tfx.components.Trainer(
+    trainer = TrackedTrainer(
         run_fn="edgeflow.models.image.trainer.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],

@@ -1,6 +1,7 @@
 """Runs a pipeline with TFX's LocalDagRunner (Beam DirectRunner), tracked in MLflow, and summarizes it."""
 from __future__ import annotations
 
+import datetime
 import importlib
 import logging
 import time
@@ -59,7 +60,9 @@ def _run_locked(cfg: PipelineConfig, beam_args: Sequence[str], tfx, tracking) ->
         progress = ComponentProgress([c.id for c in pipeline.components])
         root.addHandler(progress)
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            run_id = datetime.datetime.now().isoformat()  # LocalDagRunner's own format, chosen here
+            tracking.tag_pipeline_run(run, run_id)  # so the components find this parent run
+            tfx.orchestration.LocalDagRunner().run_with_ir(compile_with_run_id(pipeline, run_id))
         finally:
             root.removeHandler(progress)
         results = read_run(cfg.metadata_path, cfg.name)
@@ -73,6 +76,17 @@ def _run_locked(cfg: PipelineConfig, beam_args: Sequence[str], tfx, tracking) ->
         log.info("reused from cache: %s", ", ".join(progress.cached))
     return RunOutcome(results, run.info.run_id if run is not None else None, time.time() - t0,
                       progress.durations, progress.cached)
+
+
+def compile_with_run_id(pipeline, run_id: str):
+    """The pipeline's IR with its pipeline run id set (LocalDagRunner would otherwise pick one itself,
+    after the parent MLflow run that the components look it up by was opened)."""
+    from tfx.dsl.compiler import compiler, constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    ir = compiler.Compiler().compile(pipeline)
+    runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+    return ir
 
 
 def user_error(err: BaseException) -> Optional[EdgeflowError]:

@@ -18,6 +18,7 @@ from edgeflow.components.sequence.evaluator import SequenceEvaluator
 from edgeflow.components.sequence.example_gen import SequenceCsvExampleGen
 from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_pipeline, serving_pusher,
                                       training_config, warm_start_inputs)
+from edgeflow.components.shared.tracked_trainer import TrackedTrainer
 from edgeflow.config import PipelineConfig
 
 log = logging.getLogger("edgeflow")
@@ -46,7 +47,7 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
     # pipeline.warm_start, the Trainer's starting point).
     last_blessed = latest_blessed_model()
     # Train the RNN (cell, layers, units from sequence.*) and export raw-window signatures.
-    trainer = tfx.components.Trainer(
+    trainer = TrackedTrainer(
         run_fn="edgeflow.models.sequence.trainer.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],

@@ -35,6 +35,8 @@ def summary_lines(cfg: PipelineConfig, outcome: RunOutcome) -> list:
         lines.append(f"   blessed:  {'yes' if r.blessed else 'no'}"
                      + (f" ({r.blessing_reason})" if r.blessing_reason else ""))
     lines.append(f"   pushed:   {r.pushed_path}" if r.pushed_path else "   pushed:   nothing (model not blessed)")
+    if r.model_run_uri and cfg.train.tensorboard:
+        lines.append(f"   TensorBoard: tensorboard --logdir {r.model_run_uri}/tensorboard")
     if outcome.mlflow_run_id:
         where = f"make ui  (or: edgeflow ui --output {cfg.output})" if cfg.tracking.uri is None else cfg.tracking.uri
         lines.append(f"   MLflow run {outcome.mlflow_run_id} in experiment '{cfg.experiment}'; see it with: {where}")

@@ -13,7 +13,8 @@ the same, in this order:
    task adds with :meth:`TrainingTask.extra_diagnostics`), written to ``<model run>/diagnostics.json``;
 4. the callbacks (models/training/callbacks.py): resume backups (``train.resume``), early stopping on
    the validation hold-out, the best-weights checkpoint, the LR schedule, TensorBoard, the per-epoch
-   console line and ``history.json``;
+   console line and ``history.json``, and each epoch into MLflow's ``train`` child run as it ends
+   (models/training/live_tracking.py);
 5. fit, then ``<model run>/keras/model.keras`` (the bare network, for EdgeExport), then the task's export.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from edgeflow.models.training.bare_model import save_bare_model
 from edgeflow.models.training.callbacks import build_callbacks
 from edgeflow.models.training.diagnostics import DiagnosticsReport, build_diagnostics
 from edgeflow.models.training.distribute import make_strategy
+from edgeflow.models.training.live_tracking import live_tracking
 from edgeflow.models.training.warm_start import copy_matching_weights
 
 keras = tf.keras
@@ -118,14 +120,17 @@ def train(task: TrainingTask, fn_args, train_cfg: TrainConfig, diagnostics_cfg: 
         copy_matching_weights(model, getattr(fn_args, "base_model", None))  # pipeline.warm_start
         task.compile(model, make_optimizer(train_cfg))
     log.info("  %s", task.describe(model, train_cfg))
-    diagnostics = []
+    diagnostics, report = [], None
     if diagnostics_cfg.enabled:
         probe = task.probe(fit, diagnostics_cfg.probe_size)
         report = DiagnosticsReport(os.path.join(fn_args.model_run_dir, DIAGNOSTICS_FILE))
         diagnostics = (build_diagnostics(diagnostics_cfg, probe, report, task.cures())
                        + task.extra_diagnostics(probe, report, diagnostics_cfg))
+    tensorboard = os.path.join(fn_args.model_run_dir, "tensorboard") if train_cfg.tensorboard else None
+    live = live_tracking(fn_args, report, tensorboard)  # each epoch into MLflow's train child run, as it ends
     model.fit(fit, validation_data=validation, epochs=train_cfg.epochs, verbose=0,
-              callbacks=build_callbacks(train_cfg, fn_args.model_run_dir, backup_dir, diagnostics) + list(callbacks))
+              callbacks=build_callbacks(train_cfg, fn_args.model_run_dir, backup_dir, diagnostics) + live
+              + list(callbacks))
     save_bare_model(model, fn_args.model_run_dir)  # for EdgeExport, before export attaches a Transform layer
     task.export(model, fn_args)
     return model

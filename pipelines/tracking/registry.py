@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from typing import List
+from pathlib import Path
+from typing import List, Optional
 
 import mlflow
 import numpy as np
@@ -68,12 +69,29 @@ def signature_of(saved_model_dir: str, name: str = "serving_default"):
                           outputs=schema(fn.structured_outputs, DataType.string))
 
 
-def log_pushed_model(saved_model_dir: str):
-    """Logs the SavedModel as an MLflow pyfunc model named ``model`` in the active run."""
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def input_example(saved_model_dir: str, data_path: Optional[str]) -> Optional[pd.DataFrame]:
+    """One row the model takes, from the data the run read: for a model whose input is encoded images
+    (``*_bytes``), the first image file under `data_path`. None for other inputs (no example is invented)."""
+    import tensorflow as tf
+
+    spec = tf.saved_model.load(saved_model_dir).signatures["serving_default"].structured_input_signature[1]
+    if not data_path or len(spec) != 1 or not next(iter(spec)).endswith("_bytes"):
+        return None
+    root = Path(data_path)
+    image = next((p for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES), None) if root.is_dir() else None
+    return pd.DataFrame({next(iter(spec)): [image.read_bytes()]}) if image else None
+
+
+def log_pushed_model(saved_model_dir: str, example: Optional[pd.DataFrame] = None):
+    """Logs the SavedModel as an MLflow pyfunc model named ``model`` in the active run, with `example`
+    (see :func:`input_example`) as its ``input_example``."""
     warnings.filterwarnings("ignore", message=".*An input example was not provided")
     return mlflow.pyfunc.log_model(name="model", python_model=SavedModelSignature(),
                                    artifacts={"saved_model": saved_model_dir},
-                                   signature=signature_of(saved_model_dir))
+                                   signature=signature_of(saved_model_dir), input_example=example)
 
 
 def register_champion(model_uri: str, name: str, client=None) -> str:

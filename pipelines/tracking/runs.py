@@ -86,6 +86,9 @@ def _connect(cfg: PipelineConfig):
             location = (cfg.output_dir / "mlartifacts" / cfg.experiment).as_uri() if uri.startswith("sqlite:") else None
             mlflow.create_experiment(cfg.experiment, artifact_location=location)
         mlflow.set_experiment(cfg.experiment)
+        from edgeflow.models.training.live_tracking import experiment_id
+
+        experiment_id(mlflow.tracking.MlflowClient(), cfg.experiment)  # tagged: MLflow's UI opens its training view
     except Exception as err:  # noqa: BLE001 - any failure here means the store is unusable
         raise TrackingError(f"cannot reach the MLflow tracking store at {uri} ({err.__class__.__name__}); "
                             "start the server, fix --tracking-uri, or run with --no-tracking") from None
@@ -137,7 +140,8 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
         yield run
     except BaseException as err:
         message = str(err)[:4000]
-        record("failure status", lambda: (mlflow.set_tag("error", message), mlflow.end_run(status="FAILED")))
+        record("failure status", lambda: (fail_open_children(), mlflow.set_tag("error", message),
+                                          mlflow.end_run(status="FAILED")))
         raise
     finally:
         # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo that, or the next run in this
@@ -147,6 +151,36 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
         else:
             os.environ["MLFLOW_TRACKING_URI"] = exported
     record("run status", lambda: mlflow.end_run(status="FINISHED"))
+
+
+def fail_open_children() -> None:
+    """The active run's children still RUNNING (a component that wrote its own record, then failed) -> FAILED."""
+    import mlflow
+
+    parent, client = mlflow.active_run(), mlflow.tracking.MlflowClient()
+    for r in client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
+                                "and attributes.status = 'RUNNING'"):
+        client.set_terminated(r.info.run_id, "FAILED")
+
+
+def tag_pipeline_run(run, pipeline_run_id: str) -> None:
+    """Tags the parent with the TFX pipeline run id before the pipeline starts: the components find
+    it by that tag and write their own child runs into it (models/training/live_tracking.py)."""
+    import mlflow
+
+    if run is not None:
+        Recorder()("the pipeline run id", lambda: mlflow.set_tag("tfx.pipeline_run_id", pipeline_run_id))
+
+
+def existing_child(step: str) -> Optional[str]:
+    """The id of the active run's `step` child that a component already wrote, or None."""
+    import mlflow
+
+    parent = mlflow.active_run()
+    runs = mlflow.tracking.MlflowClient().search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' and "
+        f"tags.`edgeflow.step` = '{step}'", max_results=1)
+    return runs[0].info.run_id if runs else None
 
 
 def log_time_step_gradients(results: RunResults) -> None:
@@ -186,9 +220,10 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
     record("tags", lambda: mlflow.set_tags(tags))
     tmp = Path(tempfile.mkdtemp(prefix="edgeflow-mlflow-"))
 
-    def child(name: str, body: Callable[[], None]) -> None:
-        def run_child():
-            with mlflow.start_run(run_name=name, nested=True, tags={**tags, "edgeflow.step": name}):
+    def child(name: str, body: Callable[[], None], run_id: Optional[str] = None) -> None:
+        def run_child():  # `run_id`: the child a component wrote; the runner adds to it
+            with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, nested=True):
+                mlflow.set_tags({**tags, "edgeflow.step": name})
                 body()
         record(f"the {name} step", run_child)
 
@@ -198,8 +233,18 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
         mlflow.log_text("\n".join(results.anomalies) or "no anomalies\n", "anomalies.txt")
         if results.schema_uri and Path(results.schema_uri).exists():
             mlflow.log_artifact(results.schema_uri)
+        if results.input_base and tags.get("data.fingerprint"):  # the run page's "Datasets"
+            from edgeflow.pipelines.tracking.datasets import pipeline_dataset
 
-    def train_step():
+            mlflow.log_input(pipeline_dataset(results.input_base, tags["data.fingerprint"], results.example_counts,
+                                              results.schema_uri), context="training")
+
+    def train_extras():  # what only the runner draws: the curves, the gradient-through-time plot
+        mlflow.log_artifact(str(plots.training_curves(results.history, tmp / "training_curves.png")))
+        if results.time_step_gradients or results.time_step_gradients_plot:
+            log_time_step_gradients(results)
+
+    def train_step():  # the Trainer wrote nothing live (tracking failed there, or its result came from the cache)
         sections = task_dict(cfg)  # the task's own sections (image: image, model, ...) and train
         own = [s for s, pipelines in APPLIES_TO.items() if "." not in s and pipelines == (cfg.name,)]
         mlflow.log_params({k: ("null" if v is None else v) for k, v in flatten(
@@ -207,9 +252,7 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
         for row in results.history:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
         mlflow.log_metric("epochs_run", len(results.history))
-        mlflow.log_artifact(str(plots.training_curves(results.history, tmp / "training_curves.png")))
-        if results.time_step_gradients or results.time_step_gradients_plot:
-            log_time_step_gradients(results)
+        train_extras()
 
     def evaluate_step():
         mlflow.log_metrics({k.replace("/", "."): v for k, v in results.metrics.items()})
@@ -229,7 +272,8 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
         mlflow.set_tags({"pushed_path": results.pushed_path, "serving.version": Path(results.pushed_path).name})
 
     def register():  # in the parent run, so a version's run carries the headline metrics
-        info = registry.log_pushed_model(results.pushed_path)
+        info = registry.log_pushed_model(results.pushed_path,
+                                         registry.input_example(results.pushed_path, results.input_base))
         version = registry.register_champion(info.model_uri, cfg.model_name)
         mlflow.set_tag("registered_version", version)
         log.info("registered model %s version %s as %s", cfg.model_name, version, registry.CHAMPION)
@@ -237,7 +281,10 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
     if results.example_counts:
         child("data", data_step)
     if results.history:
-        child("train", train_step)
+        live: List[Optional[str]] = [None]
+        record("the train step lookup", lambda: live.__setitem__(0, existing_child("train")))
+        # The Trainer logged its epochs live: add only the plots, never the epochs a second time.
+        child("train", train_extras, live[0]) if live[0] else child("train", train_step)
     if results.evaluation_uri:
         child("evaluate", evaluate_step)
     if results.pushed_path:
