@@ -9,6 +9,7 @@ from typing import List, NamedTuple, Sequence
 from tfx import v1 as tfx
 
 from edgeflow.components.shared.anomaly_gate import AnomalyGate
+from edgeflow.components.shared.lineage import KEY as LINEAGE_KEY, LatestBlessedSameLineage
 from edgeflow.config import PipelineConfig
 
 
@@ -35,11 +36,14 @@ def data_checks(examples, infer_feature_shape: bool = True) -> DataChecks:
     return DataChecks(statistics_gen, schema_gen, example_validator, anomaly_gate)
 
 
-def latest_blessed_model():
+def latest_blessed_model(cfg: PipelineConfig = None, lineage: dict = None):
     """TFX's resolver for the last blessed model (and its blessing) of this pipeline, or nothing on a first run:
-    the baseline an evaluator compares the new model with (``.outputs["model"]``)."""
+    the baseline an evaluator compares the new model with (``.outputs["model"]``). With `lineage` (this run's
+    record, see :func:`with_lineage`), only a model of the same lineage counts (components/shared/lineage.py)."""
+    across = bool(cfg and cfg.eval.compare_across_data)
     return tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        strategy_class=LatestBlessedSameLineage,
+        config={"lineage": json.dumps(lineage or {}), "across_data": across},
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("LatestBlessedModel")
@@ -58,6 +62,12 @@ def training_config(cfg: PipelineConfig, *setup) -> dict:
     ``train``, ``diagnostics`` and the resume ``backup_dir`` (from `setup`, see :func:`train_backup_dir`)."""
     return {"train": asdict(cfg.train), "diagnostics": asdict(cfg.diagnostics),
             "backup_dir": train_backup_dir(cfg, *setup, cfg.train)}
+
+
+def with_lineage(custom: dict, lineage: dict) -> dict:
+    """The Trainer's custom_config with this run's lineage record: ML Metadata keeps it with every Model the
+    Trainer produces, and the next run's :func:`latest_blessed_model` reads it back."""
+    return {**custom, LINEAGE_KEY: lineage}
 
 
 def warm_start_inputs(cfg: PipelineConfig, last_blessed) -> dict:

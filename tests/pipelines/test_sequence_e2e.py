@@ -143,3 +143,23 @@ def test_bad_sequence_config_names_the_field():
         load_config("sequence", overrides=["sequence.season=100"])
     with pytest.raises(ConfigError, match=r"sequence.cell must be one of lstm, gru, simple_rnn"):
         load_config("sequence", overrides=["sequence.cell=transformer"])
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_run_on_new_data_is_not_compared_with_the_old_folders_model(forecast_run, tmp_path):
+    """Issue 21: a generated CSV with another target, run in the folder where the Seattle model was blessed,
+    is blessed on its own bars; the Seattle model is not scored on the new data as "the last blessed model"."""
+    from edgeflow.components.shared.blessing import NO_BASELINE
+
+    first_cfg, first = forecast_run
+    t = np.arange(900)
+    load = 50 + 10 * np.sin(2 * np.pi * t / 24) + 0.01 * t  # a daily cycle with a slow drift
+    stamps = np.datetime_as_string(np.datetime64("2024-01-01T00:00") + t.astype("timedelta64[h]"), unit="m")
+    csv = tmp_path / "load.csv"
+    csv.write_text("date,load\n" + "".join(f"{s},{v:.2f}\n" for s, v in zip(stamps, load)))
+    cfg, outcome = run(first_cfg.output_dir, "forecast", f"data.path={csv}", NAIVE_BASELINES, "export.enabled=false")
+    r = outcome.results
+    assert first.results.blessed
+    assert "last_blessed.mae" not in r.metrics  # the Seattle model was never scored on the load series
+    assert NO_BASELINE in r.blessing_reason and "vs the last blessed model's" not in r.blessing_reason
