@@ -62,7 +62,9 @@ def decode_check(data: bytes, max_pixels: int = MAX_PIXELS) -> Optional[str]:
                 img.load()  # verify() misses truncated data; a full decode does not
     except Image.DecompressionBombError as err:  # PIL's own bound (2 x Image.MAX_IMAGE_PIXELS)
         return f"a decompression bomb ({err})"
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError) as err:
+    except UnidentifiedImageError:
+        return "not an image PIL can identify (no PNG or JPEG header)"
+    except (OSError, SyntaxError, ValueError, MemoryError) as err:
         return str(err) or err.__class__.__name__
     return None
 

@@ -181,3 +181,17 @@ def test_the_real_entry_point_gives_exit_1_and_one_line(tmp_path):
                            "--output", str(tmp_path / "out"), "--data", str(csv)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     check_one_sentence(proc.returncode, proc.stdout, proc.stderr, ["line 72", "inf"], tmp_path / "out")
+
+
+def test_bad_images_within_max_bad_fraction_are_skipped_and_named(tmp_path, caplog):
+    """A bomb, a truncated and a corrupt file among 30 good ones: skipped (10% <= 20%), each named on the console."""
+    from edgeflow.components.image.folder import scan_image_folder
+
+    root = image_folder(tmp_path / "in", "cat/bomb.png", png_bomb(), good_per_class=15)
+    (root / "dog" / "cut.png").write_bytes(png()[:40])
+    (root / "dog" / "noise.jpg").write_bytes(os.urandom(500))
+    with caplog.at_level("WARNING"):
+        scan = scan_image_folder(root, max_bad_fraction=0.2)
+    assert sorted(scan.bad) == ["cat/bomb.png", "dog/cut.png", "dog/noise.jpg"] and len(scan.files) == 30
+    assert "skipping cat/bomb.png: a decompression bomb" in caplog.text  # PIL's bound, at the header
+    assert "skipping dog/noise.jpg: not an image PIL can identify" in caplog.text
