@@ -7,6 +7,7 @@ from dataclasses import asdict, is_dataclass
 from typing import List, NamedTuple, Sequence
 
 from tfx import v1 as tfx
+from tfx.dsl.components.common.resolver import RESOLVER_STRATEGY_CLASS
 
 from edgeflow.components.shared.anomaly_gate import AnomalyGate
 from edgeflow.components.shared.lineage import KEY as LINEAGE_KEY, LatestBlessedSameLineage
@@ -47,6 +48,19 @@ def latest_blessed_model(cfg: PipelineConfig = None, lineage: dict = None):
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("LatestBlessedModel")
+
+
+def plain_blessed_resolvers(pipeline) -> int:
+    """Turns the lineage-aware resolvers of `pipeline` back into TFX's LatestBlessedModelStrategy; returns how many.
+
+    For KubeflowV2DagRunner, whose compiler accepts only TFX's own two strategies (it replaces them with
+    its own resolver tasks): on Kubeflow the last blessed model is a baseline whatever its lineage."""
+    count = 0
+    for node in pipeline.components:
+        if isinstance(node, tfx.dsl.Resolver) and node.exec_properties.get(RESOLVER_STRATEGY_CLASS) is LatestBlessedSameLineage:
+            node._strategy_class, node._config = tfx.dsl.experimental.LatestBlessedModelStrategy, {}  # noqa: SLF001
+            count += 1
+    return count
 
 
 def train_backup_dir(cfg: PipelineConfig, *setup) -> str:
