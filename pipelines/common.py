@@ -7,8 +7,10 @@ from dataclasses import asdict, is_dataclass
 from typing import List, NamedTuple, Sequence
 
 from tfx import v1 as tfx
+from tfx.dsl.components.common.resolver import RESOLVER_STRATEGY_CLASS
 
 from edgeflow.components.shared.anomaly_gate import AnomalyGate
+from edgeflow.components.shared.lineage import KEY as LINEAGE_KEY, LatestBlessedSameLineage
 from edgeflow.config import PipelineConfig
 
 
@@ -35,14 +37,30 @@ def data_checks(examples, infer_feature_shape: bool = True) -> DataChecks:
     return DataChecks(statistics_gen, schema_gen, example_validator, anomaly_gate)
 
 
-def latest_blessed_model():
+def latest_blessed_model(cfg: PipelineConfig = None, lineage: dict = None):
     """TFX's resolver for the last blessed model (and its blessing) of this pipeline, or nothing on a first run:
-    the baseline an evaluator compares the new model with (``.outputs["model"]``)."""
+    the baseline an evaluator compares the new model with (``.outputs["model"]``). With `lineage` (this run's
+    record, see :func:`with_lineage`), only a model of the same lineage counts (components/shared/lineage.py)."""
+    across = bool(cfg and cfg.eval.compare_across_data)
     return tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        strategy_class=LatestBlessedSameLineage,
+        config={"lineage": json.dumps(lineage or {}), "across_data": across},
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("LatestBlessedModel")
+
+
+def plain_blessed_resolvers(pipeline) -> int:
+    """Turns the lineage-aware resolvers of `pipeline` back into TFX's LatestBlessedModelStrategy; returns how many.
+
+    For KubeflowV2DagRunner, whose compiler accepts only TFX's own two strategies (it replaces them with
+    its own resolver tasks): on Kubeflow the last blessed model is a baseline whatever its lineage."""
+    count = 0
+    for node in pipeline.components:
+        if isinstance(node, tfx.dsl.Resolver) and node.exec_properties.get(RESOLVER_STRATEGY_CLASS) is LatestBlessedSameLineage:
+            node._strategy_class, node._config = tfx.dsl.experimental.LatestBlessedModelStrategy, {}  # noqa: SLF001
+            count += 1
+    return count
 
 
 def train_backup_dir(cfg: PipelineConfig, *setup) -> str:
@@ -67,6 +85,12 @@ def tracking_settings(cfg: PipelineConfig) -> dict:
     ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_NAME`` override the first two."""
     return {"enabled": cfg.tracking.enabled, "uri": cfg.tracking_uri, "experiment": cfg.experiment,
             "pipeline": cfg.name}
+
+
+def with_lineage(custom: dict, lineage: dict) -> dict:
+    """The Trainer's custom_config with this run's lineage record: ML Metadata keeps it with every Model the
+    Trainer produces, and the next run's :func:`latest_blessed_model` reads it back."""
+    return {**custom, LINEAGE_KEY: lineage}
 
 
 def warm_start_inputs(cfg: PipelineConfig, last_blessed) -> dict:

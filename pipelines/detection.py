@@ -13,8 +13,9 @@ from typing import Sequence
 
 from tfx import v1 as tfx
 
+from edgeflow.components.shared.lineage import fingerprint_files, lineage
 from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_pipeline, serving_pusher,
-                                      training_config, warm_start_inputs)
+                                      training_config, warm_start_inputs, with_lineage)
 from edgeflow.components.detection.evaluator import DetectionEvaluator
 from edgeflow.components.detection.example_gen import DetectionExampleGen
 from edgeflow.components.edge_export.component import edge_export_nodes
@@ -25,9 +26,12 @@ log = logging.getLogger("edgeflow")
 
 
 def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[str],
-                    beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+                    beam_args: Sequence[str] = (), lineage_record: dict = None) -> tfx.dsl.Pipeline:
+    """`lineage_record` (from :func:`build`) decides which earlier blessed model is a baseline."""
+    record = lineage_record or lineage("detection", data_root, "", class_names)
     custom = {"detection": asdict(cfg.detection), **training_config(cfg, cfg.detection, list(class_names)),
               "class_names": list(class_names)}
+    custom = with_lineage(custom, record)
 
     # Read images and their boxes with Beam into tf.Examples, split train/eval by a hash of the path.
     example_gen = DetectionExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets)
@@ -36,7 +40,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     schema_gen = checks.schema_gen
     # The last blessed model (none on a first run): the candidate's mAP@0.5 must not fall below it (and,
     # with pipeline.warm_start, the Trainer's starting point).
-    last_blessed = latest_blessed_model()
+    last_blessed = latest_blessed_model(cfg, record)
     # Train the grid detector (anchors by k-means unless configured); export with NMS in the graph.
     trainer = TrackedTrainer(
         run_fn="edgeflow.models.detection.trainer.run_fn",
@@ -72,4 +76,7 @@ def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipelin
     log.info("data: %d images, %d boxes, %d classes (%s format) from %s%s", len(scan.images),
              sum(len(i.boxes) for i in scan.images), len(scan.class_names), scan.format, scan.root,
              f"; {len(scan.bad_files)} files with invalid labels skipped, named in {report}" if scan.problems else "")
-    return create_pipeline(cfg, str(scan.root), scan.class_names, beam_args)
+    record = lineage("detection", str(scan.root), fingerprint_files([str(scan.root / i.image) for i in scan.images],
+                                                           str(scan.root)),
+                     scan.class_names)
+    return create_pipeline(cfg, str(scan.root), scan.class_names, beam_args, record)

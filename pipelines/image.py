@@ -9,8 +9,9 @@ from typing import Sequence
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from edgeflow.components.shared.lineage import fingerprint_files, lineage
 from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_pipeline, serving_pusher,
-                                      training_config, warm_start_inputs)
+                                      training_config, warm_start_inputs, with_lineage)
 from edgeflow.components.edge_export.component import edge_export_nodes
 from edgeflow.components.image.example_gen import ImageFolderExampleGen
 from edgeflow.models.features import LABEL_KEY
@@ -47,11 +48,14 @@ def eval_config(cfg: PipelineConfig, num_classes: int) -> tfma.EvalConfig:
 
 
 def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[str],
-                    beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+                    beam_args: Sequence[str] = (), lineage_record: dict = None) -> tfx.dsl.Pipeline:
+    """`lineage_record` (from :func:`build`) decides which earlier blessed model is a baseline."""
+    record = lineage_record or lineage("image", data_root, "", class_names)
     custom = {"image": asdict(cfg.image), "model": asdict(cfg.model),
               **training_config(cfg, cfg.image, cfg.model),
               "tuning": asdict(cfg.tuning),
               "class_names": list(class_names)}
+    custom = with_lineage(custom, record)
 
     # Read <class>/<image> files with Beam into tf.Examples, split train/eval by a hash of the path.
     example_gen = ImageFolderExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets,
@@ -68,7 +72,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     transform.add_upstream_node(checks.anomaly_gate)
     # The last blessed model, the baseline the new one must not fall below (and, with
     # pipeline.warm_start, the Trainer's starting point).
-    baseline = latest_blessed_model()
+    baseline = latest_blessed_model(cfg, record)
     # Optionally, KerasTuner random search over the model controls; its best values go to the Trainer.
     tuner, tuned = [], {}
     if cfg.tuning.enabled:
@@ -127,4 +131,6 @@ def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipelin
     log.info("data: %d images in %d classes from %s%s%s", len(scan.files), len(scan.classes), scan.root,
              "" if data.span is None else f" (span {data.span})",
              f" ({len(scan.bad)} unreadable files skipped, named in the log)" if scan.bad else "")
-    return create_pipeline(cfg, str(Path(root).expanduser().resolve()), scan.classes, beam_args)
+    data_root = str(Path(root).expanduser().resolve())
+    record = lineage("image", data_root, fingerprint_files([str(scan.root / rel) for rel, _ in scan.files], str(scan.root)), scan.classes)
+    return create_pipeline(cfg, data_root, scan.classes, beam_args, record)

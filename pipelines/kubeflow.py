@@ -36,6 +36,9 @@ def compile_kubeflow(cfg: PipelineConfig, out_dir: Path, beam_args: Sequence[str
 
         parse_cron(cfg.kubeflow.schedule)
     pipeline = build_pipeline(cfg, beam_args)
+    from edgeflow.pipelines.common import plain_blessed_resolvers
+
+    plain_blessed_resolvers(pipeline)  # KFP's compiler knows only TFX's own resolver strategies
     if cfg.kubeflow.pipeline_root:
         pipeline.pipeline_info.pipeline_root = cfg.kubeflow.pipeline_root
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ class RunResults:
     time_step_gradients_plot: Optional[str] = None  # sequence: <model run>/time_step_gradients.png
     baseline: Dict[str, object] = field(default_factory=dict)  # ShallowBaseline's baseline.json
     tuned: Dict[str, object] = field(default_factory=dict)  # the Tuner's best hyperparameter values
+    lineage: Dict[str, object] = field(default_factory=dict)  # the Trainer's data lineage (components/shared/lineage.py)
 
 
 def open_store(path: Path) -> metadata_store.MetadataStore:
@@ -90,6 +91,12 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
         results.execution_ids[node] = ex.id
         if "input_base" in ex.custom_properties:
             results.input_base = ex.custom_properties["input_base"].string_value
+        if "custom_config" in ex.custom_properties:  # the Trainer's (and Tuner's): the run's lineage record
+            try:
+                results.lineage = json.loads(ex.custom_properties["custom_config"].string_value).get("lineage") or \
+                    results.lineage
+            except (ValueError, AttributeError):
+                pass
     outputs = [e for e in store.get_events_by_execution_ids([ex.id for ex in executions])
                if e.type == metadata_store_pb2.Event.OUTPUT]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs])}

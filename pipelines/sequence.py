@@ -16,8 +16,9 @@ from edgeflow.components.edge_export.data import sequence_task_config
 from edgeflow.components.edge_export.component import edge_export_nodes
 from edgeflow.components.sequence.evaluator import SequenceEvaluator
 from edgeflow.components.sequence.example_gen import SequenceCsvExampleGen
+from edgeflow.components.shared.lineage import fingerprint_files, lineage
 from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_pipeline, serving_pusher,
-                                      training_config, warm_start_inputs)
+                                      training_config, warm_start_inputs, with_lineage)
 from edgeflow.components.shared.tracked_trainer import TrackedTrainer
 from edgeflow.config import PipelineConfig
 
@@ -25,11 +26,15 @@ log = logging.getLogger("edgeflow")
 
 
 def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_index: int = 0,
-                    class_names: Sequence[str] = (), beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
-    """`cfg.sequence.window` must be resolved (see :func:`build`)."""
+                    class_names: Sequence[str] = (), beam_args: Sequence[str] = (),
+                    lineage_record: dict = None) -> tfx.dsl.Pipeline:
+    """`cfg.sequence.window` must be resolved (see :func:`build`); `lineage_record` (from :func:`build`)
+    decides which earlier blessed model is a baseline (default: the CSV path, the target index or classes)."""
     seq = cfg.sequence
+    record = lineage_record or lineage("sequence", csv_path, "", _lineage_labels(seq, str(target_index), class_names))
     custom = {"sequence": asdict(seq), **training_config(cfg, seq, features, target_index, list(class_names)),
               "features": features, "target_index": target_index, "class_names": list(class_names)}
+    custom = with_lineage(custom, record)
 
     # Read the CSV with Beam, cut it into windows, split train/eval by time (or by sequence id).
     example_gen = SequenceCsvExampleGen(csv_path=csv_path, sequence_config=json.dumps(asdict(seq)))
@@ -45,7 +50,7 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
     transform.add_upstream_node(checks.anomaly_gate)
     # The last blessed model (none on a first run): the candidate must not be worse than it (and, with
     # pipeline.warm_start, the Trainer's starting point).
-    last_blessed = latest_blessed_model()
+    last_blessed = latest_blessed_model(cfg, record)
     # Train the RNN (cell, layers, units from sequence.*) and export raw-window signatures.
     trainer = TrackedTrainer(
         run_fn="edgeflow.models.sequence.trainer.run_fn",
@@ -72,10 +77,17 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
                                 *edge],
                           beam_args)
 
-def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int, int, Tuple[str, ...]]:
+def _lineage_labels(seq, target: str, class_names: Sequence[str]) -> Tuple[str, ...]:
+    """What a sequence model predicts: the forecast target column and horizon, or the class names."""
+    if seq.task == "forecast":
+        return (f"target={target}", f"horizon={seq.horizon}")
+    return tuple(class_names)
+
+
+def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int, int, Tuple[str, ...], dict]:
     """Parses the CSV as the ExampleGen will, raising one clear sentence on bad data.
 
-    Returns (cfg with the window resolved, features, target index, class names).
+    Returns (cfg with the window resolved, features, target index, class names, lineage record).
     """
     from edgeflow.components.sequence.data import (
         parse_sequences, parse_series, read_csv, split_window_starts)
@@ -88,13 +100,16 @@ def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int,
         log.info("data: %d steps of %s from %s -> %d train / %d eval windows%s", len(series.values),
                  ", ".join(series.columns), csv_path, len(train), len(evals),
                  f" ({series.filled} missing steps interpolated)" if series.filled else "")
+        record = lineage("sequence", csv_path, fingerprint_files([csv_path]),
+                         _lineage_labels(seq, series.columns[series.target_index], ()))
         return (replace(cfg, sequence=replace(seq, window=seq.steps)), len(series.columns),
-                series.target_index, ())
+                series.target_index, (), record)
     seqs = parse_sequences(header, rows, seq.window)
     window = seqs.steps.shape[1]
     log.info("data: %d sequences of %d steps x %d features in %d classes from %s", len(seqs.ids), window,
              len(seqs.features), len(seqs.class_names), csv_path)
-    return replace(cfg, sequence=replace(seq, window=window)), len(seqs.features), 0, seqs.class_names
+    record = lineage("sequence", csv_path, fingerprint_files([csv_path]), _lineage_labels(seq, "", seqs.class_names))
+    return replace(cfg, sequence=replace(seq, window=window)), len(seqs.features), 0, seqs.class_names, record
 
 
 def bundled_csv(cfg: PipelineConfig) -> str:
@@ -109,5 +124,5 @@ def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipelin
     csv_path = cfg.data.path or bundled_csv(cfg)
     if cfg.data.path and cfg.sequence.limit:
         log.info("sequence.limit applies to the bundled data only; reading all of %s", csv_path)
-    cfg, features, target_index, class_names = check_data(cfg, csv_path)
-    return create_pipeline(cfg, csv_path, features, target_index, class_names, beam_args)
+    cfg, features, target_index, class_names, record = check_data(cfg, csv_path)
+    return create_pipeline(cfg, csv_path, features, target_index, class_names, beam_args, record)

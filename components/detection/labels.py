@@ -236,7 +236,8 @@ def check_bad_fraction(scan: DetectionScan, max_bad_fraction: float, report_path
     if scan.bad_fraction <= max_bad_fraction:
         return
     kinds = ", ".join(f"{k} {n}" for k, n in Counter(p.kind for p in scan.problems).items())
-    where = f"all named in {report_path}" if report_path else f"e.g. {', '.join(scan.bad_files[:3])}"
+    first = scan.problems[0]
+    where = f"e.g. {first.file}: {first.detail}" + (f"; all named in {report_path}" if report_path else "")
     raise DataError(f"{len(scan.bad_files)} of {len(scan.images) + len(scan.bad_files)} files in {scan.root} have "
                     f"invalid labels ({scan.bad_fraction:.0%} > data.max_bad_fraction={max_bad_fraction:.0%}; "
                     f"{kinds}; {where}); fix them, or raise data.max_bad_fraction")

@@ -38,16 +38,33 @@ class FolderScan:
         return len(self.bad) / total if total else 0.0
 
 
-def decode_check(data: bytes) -> Optional[str]:
-    """Returns None when `data` is a readable PNG/JPEG, else a short reason."""
+MAX_PIXELS = 50_000_000  # declared width x height above this is refused before decoding (a PNG bomb)
+
+
+def decode_check(data: bytes, max_pixels: int = MAX_PIXELS) -> Optional[str]:
+    """Returns None when `data` is a readable PNG/JPEG, else a short reason.
+
+    The size the header declares is checked before any pixel is decoded: a few hundred bytes of PNG
+    can declare 100,000 x 100,000 pixels (10 GB once decoded, in the scan, the ExampleGen and Transform)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.format not in ("PNG", "JPEG"):
-                return f"{img.format} is not PNG or JPEG"
-            img.load()  # verify() misses truncated data; a full decode does not
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, by name
+            with Image.open(io.BytesIO(data)) as img:  # reads the header only
+                if img.format not in ("PNG", "JPEG"):
+                    return f"{img.format} is not PNG or JPEG"
+                if img.width * img.height > max_pixels:
+                    return (f"it declares {img.width} x {img.height} pixels, more than {max_pixels:,} "
+                            "(a decompression bomb, or an image to shrink first)")
+                img.load()  # verify() misses truncated data; a full decode does not
+    except Image.DecompressionBombError as err:  # PIL's own bound (2 x Image.MAX_IMAGE_PIXELS)
+        return f"a decompression bomb ({err})"
+    except UnidentifiedImageError:
+        return "not an image PIL can identify (no PNG or JPEG header)"
+    except (OSError, SyntaxError, ValueError, MemoryError) as err:
         return str(err) or err.__class__.__name__
     return None
 

@@ -12,6 +12,7 @@ pipeline's ``build`` calls the same parsers before a run, so bad data gets one s
 """
 from __future__ import annotations
 
+import io
 import zlib
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -47,12 +48,16 @@ def _numeric(rows: Rows, header: Sequence[str], columns: Sequence[str]) -> np.nd
             if not text:
                 continue
             try:
-                out[r, c] = float(text)
+                value = float(text)
             except ValueError:
-                bad.append(f"line {line} column {columns[c]} ({text!r})")
+                value = None
+            if value is None or not np.isfinite(value) or abs(value) > np.finfo(np.float32).max:
+                bad.append(f"line {line} column {columns[c]} ({text[:20]!r})")  # nan, inf, 1e999 included
+            else:
+                out[r, c] = value
     if bad:
-        raise SequenceDataError(f"{len(bad)} value(s) are not numbers: {'; '.join(bad[:5])}; "
-                                "fix or remove those rows")
+        raise SequenceDataError(f"{len(bad)} value(s) are not finite numbers: {'; '.join(bad[:5])}; "
+                                "fix or remove those rows (leave a cell empty for a missing value)")
     return out
 
 
@@ -251,10 +256,25 @@ def read_csv(path: str) -> Tuple[List[str], List[Tuple[int, List[str]]]]:
     p = Path(path)
     if not p.is_file():
         raise SequenceDataError(f"data file {p} does not exist; pass --data with a CSV file")
-    with p.open(newline="") as f:
-        reader = csv.reader(f)
+    try:
+        text = p.read_bytes().decode("utf-8-sig")  # a byte-order mark is fine
+    except UnicodeDecodeError as err:
+        line = p.read_bytes()[:err.start].count(b"\n") + 1
+        raise SequenceDataError(f"data file {p} is not UTF-8 text (byte {err.object[err.start]:#04x} on line {line}); "
+                                "save it as UTF-8 CSV") from None
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
         header = next(reader, None)
         if not header:
             raise SequenceDataError(f"data file {p} is empty; give a CSV file with a header row")
-        rows = [(n + 2, cells) for n, cells in enumerate(reader) if any(c.strip() for c in cells)]
+        rows = [(reader.line_num, cells) for cells in reader if any(c.strip() for c in cells)]
+    except csv.Error as err:
+        raise SequenceDataError(f"data file {p} is not a readable CSV (line {reader.line_num}: {err}); "
+                                "save it as comma-separated UTF-8 text") from None
+    if not rows:
+        raise SequenceDataError(f"data file {p} has a header but no rows; give a CSV file with data rows")
+    ragged = [line for line, cells in rows if len(cells) != len(header)]
+    if ragged:
+        raise SequenceDataError(f"{len(ragged)} row(s) of {p} do not have the header's {len(header)} columns "
+                                f"(lines {_lines(ragged)}); fix those rows")
     return header, rows

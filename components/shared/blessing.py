@@ -24,6 +24,10 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 
+# An earlier blessed model counts only for the same pipeline, labels and data (components/shared/lineage.py).
+NO_BASELINE = "no earlier blessed model of this pipeline, label set and data source to compare with"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A decision and the sentence that explains it (``reason`` is what users read in the summary)."""
@@ -56,7 +60,7 @@ def no_worse_than_last_blessed(metric: str, candidate: float, last_blessed: Opti
     """(ok, reason). `tolerance` is how much worse the candidate may be: in the metric's units, or
     as a fraction of the last blessed model's value when `relative`. No last blessed model: ok."""
     if last_blessed is None:
-        return True, "no earlier blessed model to compare with"
+        return True, NO_BASELINE
     slack = tolerance * abs(last_blessed) if relative else tolerance
     ok = candidate >= last_blessed - slack if higher_is_better else candidate <= last_blessed + slack
     allowed = f"{tolerance:.0%}" if relative else f"{tolerance:g}"

@@ -176,10 +176,15 @@ def load_config(pipeline: str = "image", preset: str = "default", path: Optional
         if not p.is_file():
             raise ConfigError(f"config file {path} does not exist; give the path of a YAML file")
         try:
-            loaded = yaml.safe_load(p.read_text()) or {}
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {path} is not valid YAML ({err.__class__.__name__}); fix its syntax") from None
-        values = _merge(values, loaded if isinstance(loaded, dict) else {"": loaded})
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} holds a {type(loaded).__name__}, not a mapping of sections; "
+                              "write it as e.g. 'train:' then '  epochs: 3'")
+        values = _merge(values, loaded)
     for text in overrides:
         values = _merge(values, parse_override(text))
     values = _merge(values, updates or {})

@@ -71,10 +71,14 @@ class TrainConfig:
 class EvalConfig:
     min_accuracy: float = 0.9  # the model is blessed only above this eval accuracy ...
     max_regression: float = 0.0  # ... and no more than this below the last blessed model
+    # The last blessed model is a baseline only for the same pipeline, label set (forecast: target and
+    # horizon) and data source; true drops the data-source condition (components/shared/lineage.py).
+    compare_across_data: bool = False
 
     def __post_init__(self):
         check(0.0 <= self.min_accuracy <= 1.0, "min_accuracy", "must be in [0, 1]")
         check(0.0 <= self.max_regression <= 1.0, "max_regression", "must be in [0, 1]")
+        check(isinstance(self.compare_across_data, bool), "compare_across_data", "must be true or false")
 
 @dataclass(frozen=True)
 

@@ -94,11 +94,21 @@ def log_pushed_model(saved_model_dir: str, example: Optional[pd.DataFrame] = Non
                                    signature=signature_of(saved_model_dir), input_example=example)
 
 
-def register_champion(model_uri: str, name: str, client=None) -> str:
-    """A new registered version of `name` with the `champion` alias moved to it; returns the version."""
+def lineage_tags(lineage: dict) -> dict:
+    """A model version's data lineage as MLflow tags: pipeline, data source, fingerprint, label set."""
+    if not lineage:
+        return {}
+    return {"lineage.pipeline": str(lineage.get("pipeline", "")), "lineage.data_source": str(lineage.get("source", "")),
+            "lineage.data_fingerprint": str(lineage.get("fingerprint", "")),
+            "lineage.labels": ",".join(lineage.get("labels") or [])[:5000]}
+
+
+def register_champion(model_uri: str, name: str, client=None, tags: dict = None) -> str:
+    """A new registered version of `name` (with `tags`, e.g. :func:`lineage_tags`) and the `champion` alias
+    moved to it; returns the version."""
     client = client or mlflow.tracking.MlflowClient()
     with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..." itself
-        version = mlflow.register_model(model_uri, name).version
+        version = mlflow.register_model(model_uri, name, tags=tags or None).version
     client.set_registered_model_alias(name, CHAMPION, version)
     return str(version)
 

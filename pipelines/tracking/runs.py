@@ -274,7 +274,8 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
     def register():  # in the parent run, so a version's run carries the headline metrics
         info = registry.log_pushed_model(results.pushed_path,
                                          registry.input_example(results.pushed_path, results.input_base))
-        version = registry.register_champion(info.model_uri, cfg.model_name)
+        version = registry.register_champion(info.model_uri, cfg.model_name,
+                                             tags=registry.lineage_tags(results.lineage))
         mlflow.set_tag("registered_version", version)
         log.info("registered model %s version %s as %s", cfg.model_name, version, registry.CHAMPION)
 

@@ -143,3 +143,31 @@ def test_bad_sequence_config_names_the_field():
         load_config("sequence", overrides=["sequence.season=100"])
     with pytest.raises(ConfigError, match=r"sequence.cell must be one of lstm, gru, simple_rnn"):
         load_config("sequence", overrides=["sequence.cell=transformer"])
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_run_on_new_data_is_not_compared_with_the_old_folders_model(forecast_run, tmp_path):
+    """Issue 21: a generated CSV with another target, run in the folder where the Seattle model was blessed,
+    is blessed on its own bars; the Seattle model is not scored on the new data as "the last blessed model"."""
+    from edgeflow.components.shared.blessing import NO_BASELINE
+
+    first_cfg, first = forecast_run
+    # another series (a "load" column: the Seattle shape rescaled and moved, so the tiny RNN can beat the
+    # naive baselines and is blessed) in another file
+    seattle = (first_cfg.output_dir / "data" / "seattle-temps-900.csv").read_text().splitlines()[1:]
+    csv = tmp_path / "load.csv"
+    csv.write_text("date,load\n" + "".join(f"{d},{3 * float(v) - 40:.1f}\n" for d, v in (r.split(",") for r in seattle)))
+    cfg, outcome = run(first_cfg.output_dir, "forecast", f"data.path={csv}", NAIVE_BASELINES, "export.enabled=false")
+    r = outcome.results
+    assert first.results.blessed and r.blessed
+    assert "last_blessed.mae" not in r.metrics  # the Seattle model was never scored on the load series
+    assert NO_BASELINE in r.blessing_reason and "vs the last blessed model's" not in r.blessing_reason
+    # the registry keeps each version's data lineage
+    import mlflow
+
+    client = mlflow.MlflowClient(cfg.tracking_uri)
+    version = client.get_run(outcome.mlflow_run_id).data.tags["registered_version"]
+    tags = client.get_model_version(cfg.model_name, version).tags
+    assert tags["lineage.data_source"] == str(csv.resolve()) and tags["lineage.labels"] == "target=load,horizon=3"
+    assert tags["lineage.pipeline"] == "sequence" and len(tags["lineage.data_fingerprint"]) == 16

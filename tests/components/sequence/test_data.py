@@ -50,7 +50,7 @@ def test_gap_in_the_series_fails_naming_where_or_is_interpolated():
 def test_bad_values_and_timestamps_name_their_lines():
     rows = series_rows([1.0, 2.0, 3.0, 4.0])
     rows[1] = (3, [rows[1][1][0], "warm"])
-    with pytest.raises(SequenceDataError, match=r"not numbers: line 3 column value \('warm'\)"):
+    with pytest.raises(SequenceDataError, match=r"not finite numbers: line 3 column value \('warm'\)"):
         parse_series(["time", "value"], rows)
     rows = series_rows([1.0, 2.0, 3.0, 4.0])
     rows[2] = (4, ["", "3.0"])

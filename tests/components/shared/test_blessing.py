@@ -62,7 +62,8 @@ MAP50 = Headline("map50", "mAP@0.5")
 def test_judge_blesses_a_candidate_over_the_bar_on_the_first_run():
     metrics = {"map50": 0.9}
     v = judge(metrics, at_least("mAP@0.5", 0.9, 0.8, "detection.min_map50"), MAP50, None, 0.0)
-    assert v == Verdict(True, "mAP@0.5 0.9000 (bar: >= 0.8, detection.min_map50); no earlier blessed model to compare with")
+    assert v == Verdict(True, "mAP@0.5 0.9000 (bar: >= 0.8, detection.min_map50); no earlier blessed model of this pipeline, "
+                         "label set and data source to compare with")
     assert metrics == {"map50": 0.9}
 
 
