@@ -15,15 +15,19 @@ HEADS = ("flatten", "global_average")  # how the last feature map becomes a vect
 
 
 class ImageConfig:
-    """Image pipeline inputs: images are decoded and resized inside the graph."""
+    """Image pipeline inputs: images are decoded and resized inside the graph.
 
-    size: int = 16  # images are resized to (size, size)
-    channels: int = 1  # 1 = grayscale, 3 = RGB
+    ``size`` and ``channels`` left ``null`` are read from the data before the run starts
+    (components/image/shape.py): RGB when the images carry colour, the size from their median
+    side. A value set here, by a preset or with ``--set`` always wins."""
+
+    size: Optional[int] = None  # images are resized to (size, size); null = from the images' median side
+    channels: Optional[int] = None  # 1 = grayscale, 3 = RGB; null = 3 when the images carry colour, else 1
     limit_per_class: Optional[int] = None  # bundled digits only: keep this many per class
 
     def __post_init__(self):
-        check(4 <= self.size <= 512, "size", "must be between 4 and 512")
-        check(self.channels in (1, 3), "channels", "must be 1 (grayscale) or 3 (RGB)")
+        check(self.size is None or 4 <= self.size <= 512, "size", "must be between 4 and 512 (or null: from the data)")
+        check(self.channels in (None, 1, 3), "channels", "must be 1 (grayscale) or 3 (RGB), or null (from the data)")
         check(self.limit_per_class is None or self.limit_per_class >= 2,
                "limit_per_class", "must be at least 2 (or null for all)")
 

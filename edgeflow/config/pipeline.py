@@ -46,7 +46,7 @@ class PipelineConfig:
     def __post_init__(self):
         check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
                "name", "must be letters, digits, '-' or '_'")
-        check(self.image.size >= 2 ** self.model.blocks, "model.blocks",
+        check(self.image.size is None or self.image.size >= 2 ** self.model.blocks, "model.blocks",
                f"is {self.model.blocks}, which halves the image too often for "
                f"image.size={self.image.size}; use fewer blocks or a larger image.size")
 
