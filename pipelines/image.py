@@ -47,8 +47,8 @@ def eval_config(cfg: PipelineConfig, num_classes: int) -> tfma.EvalConfig:
 
 def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[str],
                     beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
-    custom = {"image": asdict(cfg.image), "model": asdict(cfg.model),
-              **training_config(cfg, cfg.image, cfg.model),
+    custom = {"image": asdict(cfg.image), "model": asdict(cfg.model), "augment": asdict(cfg.augment),
+              **training_config(cfg, cfg.image, cfg.model, cfg.augment),
               "tuning": asdict(cfg.tuning),
               "class_names": list(class_names)}
 
@@ -126,11 +126,18 @@ def resolve(cfg: PipelineConfig, scan=None) -> PipelineConfig:
     """`cfg` with every "from the data" (null) image setting chosen from the folder, the choice
     and its reason logged as one line; `cfg` itself when nothing is left to choose.
 
+    ``augment.enabled`` null: on for a folder of the user's own (data.path), off for the bundled digits.
+
     The runner calls this before MLflow logs the config, so the params record the resolved values.
     `scan` is the folder's :class:`FolderScan` when the caller already has it."""
     from edgeflow.components.image.folder import scan_image_folder
     from edgeflow.components.image.shape import choose_shape, sample_stats
 
+    if cfg.augment.enabled is None:
+        enabled = cfg.data.path is not None
+        log.info("augmentation: %s", "on (a folder of your own; augment.enabled=false turns it off)" if enabled
+                 else "off (the bundled digits; augment.enabled=true turns it on)")
+        cfg = replace(cfg, augment=replace(cfg.augment, enabled=enabled))
     if cfg.image.size is not None and cfg.image.channels is not None:
         return cfg
     if scan is None:
