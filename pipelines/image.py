@@ -49,7 +49,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
                     beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     custom = {"image": asdict(cfg.image), "model": asdict(cfg.model), "augment": asdict(cfg.augment),
               **training_config(cfg, cfg.image, cfg.model, cfg.augment),
-              "tuning": asdict(cfg.tuning),
+              "tuning": asdict(cfg.tuning), "edgetpu": cfg.export.target == "edgetpu",
               "class_names": list(class_names)}
 
     # Read <class>/<image> files with Beam into tf.Examples, split train/eval by a hash of the path.

@@ -13,13 +13,13 @@ from edgeflow.config.image import FLIPS, HEADS, POOLINGS, AugmentConfig, Baselin
 from edgeflow.config.pipeline import (APPLIES_TO, PRESETS, PipelineConfig, applies, default, load_config, task_dict,
                                       task_yaml, tiny)
 from edgeflow.config.sequence import FORECAST_INPUTS, RNN_CELLS, SEQUENCE_TASKS, SequenceConfig
-from edgeflow.config.shared import (ACTIVATIONS, DISTRIBUTE, EDGE_TARGETS, EDGE_VARIANTS, INITIALIZERS, LR_SCHEDULES,
+from edgeflow.config.shared import (ACTIVATIONS, DISTRIBUTE, EDGE_TARGETS, EDGE_VARIANTS, EDGETPU_ACTIVATIONS, INITIALIZERS, LR_SCHEDULES,
                                     DataConfig, DiagnosticsConfig, EvalConfig, ExportConfig, KubeflowConfig,
                                     OrchestrationConfig, ServingConfig, TrackingConfig, TrainConfig,
                                     check_model_controls)
 
 __all__ = [
-    "ACTIVATIONS", "APPLIES_TO", "BOX_LOSSES", "DISTRIBUTE", "EDGE_TARGETS", "EDGE_VARIANTS", "FLIPS", "FORECAST_INPUTS", "HEADS",
+    "ACTIVATIONS", "APPLIES_TO", "BOX_LOSSES", "DISTRIBUTE", "EDGE_TARGETS", "EDGE_VARIANTS", "EDGETPU_ACTIVATIONS", "FLIPS", "FORECAST_INPUTS", "HEADS",
     "INITIALIZERS", "LR_SCHEDULES", "POOLINGS", "PRESETS", "RNN_CELLS", "SEQUENCE_TASKS",
     "AugmentConfig", "BaselineConfig", "ConfigError", "DataConfig", "DetectionConfig", "DiagnosticsConfig", "EvalConfig",
     "ExportConfig", "ImageConfig", "KubeflowConfig", "ModelConfig", "OrchestrationConfig", "PipelineConfig",

@@ -65,7 +65,7 @@ class ModelConfig:
     filters: int = 32  # filters of the first block; each later block doubles them
     kernel_size: int = 3
     activation: str = "relu"
-    leaky_alpha: float = 0.1  # negative slope of leaky_relu
+    leaky_alpha: float = 0.1  # negative slope of leaky_relu; the starting slope of prelu (learned per channel)
     initializer: str = "he_normal"
     l1: float = 0.0  # weight penalties on every conv/dense kernel
     l2: float = 0.0

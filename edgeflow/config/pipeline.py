@@ -18,7 +18,7 @@ from edgeflow.config.base import ConfigError, _merge, check, from_dict, parse_ov
 from edgeflow.config.detection import DetectionConfig
 from edgeflow.config.image import AugmentConfig, BaselineConfig, ImageConfig, ModelConfig, TuningConfig
 from edgeflow.config.sequence import SequenceConfig
-from edgeflow.config.shared import (DataConfig, DiagnosticsConfig, EvalConfig, ExportConfig, KubeflowConfig,
+from edgeflow.config.shared import (EDGETPU_ACTIVATIONS, DataConfig, DiagnosticsConfig, EvalConfig, ExportConfig, KubeflowConfig,
                                     OrchestrationConfig, ServingConfig, TrackingConfig, TrainConfig)
 
 @dataclass(frozen=True)
@@ -50,6 +50,13 @@ class PipelineConfig:
         check(self.image.size is None or self.image.size >= 2 ** self.model.blocks, "model.blocks",
                f"is {self.model.blocks}, which halves the image too often for "
                f"image.size={self.image.size}; use fewer blocks or a larger image.size")
+        if self.export.target == "edgetpu" and applies("model", self.name):
+            act = self.model.activation
+            check(act in EDGETPU_ACTIVATIONS, "model.activation",
+                  f"is {act}, which the Edge TPU cannot run (export.target=edgetpu would send every layer after "
+                  f"the first {act} to the CPU); use "
+                  + ("prelu, a leaky ReLU with a learned slope per channel that starts at model.leaky_alpha"
+                     if act == "leaky_relu" else f"one of {', '.join(EDGETPU_ACTIVATIONS)}"))
 
     # Derived locations; everything a run writes lives under `output`.
     @property
