@@ -91,7 +91,7 @@ def main():
     out = tempfile.mkdtemp(prefix="edgeflow-bench-")
     cfg = load_config("image", "default", updates={"output": out, "tracking": {"enabled": False}})
     x, y, classes = load_images(cfg)
-    print(f"data: {len(y)} digits, {cfg.image.size}x{cfg.image.size}, {len(classes)} classes; "
+    print(f"data: {len(y)} digits, {x.shape[1]}x{x.shape[2]}x{x.shape[3]}, {len(classes)} classes; "
           f"model: default CNN ({cfg.model.blocks} blocks, {cfg.model.filters} filters), "
           f"up to {cfg.train.epochs} epochs with early stopping", flush=True)
 

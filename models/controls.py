@@ -15,13 +15,21 @@ import tensorflow as tf
 layers = tf.keras.layers
 
 # Activations with a zero region, whose units can die (see models/training/diagnostics.py).
-RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu")
+RELU_FAMILY = ("relu", "leaky_relu", "prelu", "elu", "gelu")
 
 
 def apply_activation(x, activation: str, name: str, alpha: float = 0.1):
-    """(B, ...) -> (B, ...); ``leaky_relu`` uses `alpha` as its negative slope."""
+    """(B, ...) -> (B, ...); ``leaky_relu`` uses `alpha` as its negative slope.
+
+    ``prelu`` is a leaky ReLU whose negative slope is learned, one per channel (shared over every
+    axis between the batch and the last: ``shared_axes=[1, 2]`` for (B, H, W, C)), starting at
+    `alpha`. The Edge TPU runs PReLU, not LeakyReLU (models/controls.py, edge/edgetpu.py)."""
     if activation == "leaky_relu":
         return layers.LeakyReLU(alpha=alpha, name=name)(x)
+    if activation == "prelu":
+        shared = list(range(1, len(x.shape) - 1)) or None  # (B, H, W, C) -> [1, 2]; (B, U) -> one per unit
+        return layers.PReLU(alpha_initializer=tf.keras.initializers.Constant(alpha), shared_axes=shared,
+                            name=name)(x)
     return layers.Activation(activation, name=name)(x)
 
 

@@ -44,9 +44,11 @@ def load_images(cfg: PipelineConfig):
     from edgeflow.components.image.folder import scan_image_folder
     from edgeflow.models.image.transform import decode_images
     from edgeflow.pipelines.bundled.digits import write_digits_folder
+    from edgeflow.pipelines.image import resolve
 
     root = cfg.data.path or write_digits_folder(cfg.output_dir / "data", cfg.image.limit_per_class)
     scan = scan_image_folder(root, cfg.data.max_bad_fraction)
+    cfg = resolve(cfg, scan)  # image.size / image.channels left to the data
     encoded = tf.constant([(scan.root / rel).read_bytes() for rel, _ in scan.files])
     x = decode_images(encoded, cfg.image.size, cfg.image.channels).numpy()
     return x, np.array([label for _, label in scan.files], dtype="int64"), scan.classes

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -51,9 +51,9 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
                     beam_args: Sequence[str] = (), lineage_record: dict = None) -> tfx.dsl.Pipeline:
     """`lineage_record` (from :func:`build`) decides which earlier blessed model is a baseline."""
     record = lineage_record or lineage("image", data_root, "", class_names)
-    custom = {"image": asdict(cfg.image), "model": asdict(cfg.model),
-              **training_config(cfg, cfg.image, cfg.model),
-              "tuning": asdict(cfg.tuning),
+    custom = {"image": asdict(cfg.image), "model": asdict(cfg.model), "augment": asdict(cfg.augment),
+              **training_config(cfg, cfg.image, cfg.model, cfg.augment),
+              "tuning": asdict(cfg.tuning), "edgetpu": cfg.export.target == "edgetpu",
               "class_names": list(class_names)}
     custom = with_lineage(custom, record)
 
@@ -118,19 +118,51 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
 
     return local_pipeline(cfg, components, beam_args)
 
-def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
-    """Checks the image folder (the bundled digits unless data.path is set), then builds the pipeline."""
-    from edgeflow.components.image.folder import scan_image_folder
+def _data(cfg: PipelineConfig):
+    """(root, resolved pattern) of the image folder: the bundled digits unless data.path is set."""
     from edgeflow.pipelines.bundled.digits import write_digits_folder
-
     from edgeflow.pipelines.spans import resolve_pattern
 
     root = cfg.data.path or write_digits_folder(cfg.output_dir / "data", cfg.image.limit_per_class)
-    data = resolve_pattern(root, cfg.data.pattern)  # the newest span's folder when data.pattern has {SPAN}
+    return root, resolve_pattern(root, cfg.data.pattern)  # the newest span's folder when data.pattern has {SPAN}
+
+
+def resolve(cfg: PipelineConfig, scan=None) -> PipelineConfig:
+    """`cfg` with every "from the data" (null) image setting chosen from the folder, the choice
+    and its reason logged as one line; `cfg` itself when nothing is left to choose.
+
+    ``augment.enabled`` null: on for a folder of the user's own (data.path), off for the bundled digits.
+
+    The runner calls this before MLflow logs the config, so the params record the resolved values.
+    `scan` is the folder's :class:`FolderScan` when the caller already has it."""
+    from edgeflow.components.image.folder import scan_image_folder
+    from edgeflow.components.image.shape import choose_shape, sample_stats
+
+    if cfg.augment.enabled is None:
+        enabled = cfg.data.path is not None
+        log.info("augmentation: %s", "on (a folder of your own; augment.enabled=false turns it off)" if enabled
+                 else "off (the bundled digits; augment.enabled=true turns it on)")
+        cfg = replace(cfg, augment=replace(cfg.augment, enabled=enabled))
+    if cfg.image.size is not None and cfg.image.channels is not None:
+        return cfg
+    if scan is None:
+        scan = scan_image_folder(_data(cfg)[1].folder, cfg.data.max_bad_fraction)
+    choice = choose_shape(sample_stats(scan.root, scan.files, seed=cfg.train.seed), cfg.model.blocks,
+                          cfg.image.size, cfg.image.channels)
+    log.info(choice.reason)
+    return replace(cfg, image=replace(cfg.image, size=choice.size, channels=choice.channels))
+
+
+def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
+    """Checks the image folder (the bundled digits unless data.path is set), then builds the pipeline."""
+    from edgeflow.components.image.folder import scan_image_folder
+
+    root, data = _data(cfg)
     scan = scan_image_folder(data.folder, cfg.data.max_bad_fraction)
     log.info("data: %d images in %d classes from %s%s%s", len(scan.files), len(scan.classes), scan.root,
              "" if data.span is None else f" (span {data.span})",
              f" ({len(scan.bad)} unreadable files skipped, named in the log)" if scan.bad else "")
+    cfg = resolve(cfg, scan)
     data_root = str(Path(root).expanduser().resolve())
     record = lineage("image", data_root, fingerprint_files([str(scan.root / rel) for rel, _ in scan.files], str(scan.root)), scan.classes)
     return create_pipeline(cfg, data_root, scan.classes, beam_args, record)

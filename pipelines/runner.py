@@ -39,6 +39,18 @@ def build_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()):
     return importlib.import_module(PIPELINES[cfg.name]).build(cfg, beam_args)
 
 
+def resolve_config(cfg: PipelineConfig) -> PipelineConfig:
+    """`cfg` with the settings its pipeline reads from the data chosen (the pipeline module's
+    optional ``resolve(cfg)``). A data error is left for the build, inside the tracked run."""
+    resolve = getattr(importlib.import_module(PIPELINES[cfg.name]), "resolve", None) if cfg.name in PIPELINES else None
+    if resolve is None:
+        return cfg
+    try:
+        return resolve(cfg)
+    except EdgeflowError:
+        return cfg
+
+
 def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutcome:
     """Builds and runs `cfg.name`'s pipeline locally inside one MLflow run; reads back its results."""
     from tfx import v1 as tfx
@@ -55,6 +67,7 @@ def _run_locked(cfg: PipelineConfig, beam_args: Sequence[str], tfx, tracking) ->
     log.info("edgeflow run %s  (full log: %s)", cfg.name, log_file)
     t0 = time.time()
     root = logging.getLogger()
+    cfg = resolve_config(cfg)  # before MLflow logs the config: its params show the chosen values
     with tracking.tracked_run(cfg) as run:
         pipeline = build_pipeline(cfg, beam_args)  # checks the data: a bad folder is a FAILED run
         progress = ComponentProgress([c.id for c in pipeline.components])

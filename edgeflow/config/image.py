@@ -9,23 +9,48 @@ from edgeflow.config.shared import check_model_controls
 
 POOLINGS = ("max", "average")  # downsampling inside a block
 HEADS = ("flatten", "global_average")  # how the last feature map becomes a vector
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 
 @dataclass(frozen=True)
 
 
 class ImageConfig:
-    """Image pipeline inputs: images are decoded and resized inside the graph."""
+    """Image pipeline inputs: images are decoded and resized inside the graph.
 
-    size: int = 16  # images are resized to (size, size)
-    channels: int = 1  # 1 = grayscale, 3 = RGB
+    ``size`` and ``channels`` left ``null`` are read from the data before the run starts
+    (components/image/shape.py): RGB when the images carry colour, the size from their median
+    side. A value set here, by a preset or with ``--set`` always wins."""
+
+    size: Optional[int] = None  # images are resized to (size, size); null = from the images' median side
+    channels: Optional[int] = None  # 1 = grayscale, 3 = RGB; null = 3 when the images carry colour, else 1
     limit_per_class: Optional[int] = None  # bundled digits only: keep this many per class
 
     def __post_init__(self):
-        check(4 <= self.size <= 512, "size", "must be between 4 and 512")
-        check(self.channels in (1, 3), "channels", "must be 1 (grayscale) or 3 (RGB)")
+        check(self.size is None or 4 <= self.size <= 512, "size", "must be between 4 and 512 (or null: from the data)")
+        check(self.channels in (None, 1, 3), "channels", "must be 1 (grayscale) or 3 (RGB), or null (from the data)")
         check(self.limit_per_class is None or self.limit_per_class >= 2,
                "limit_per_class", "must be at least 2 (or null for all)")
+
+@dataclass(frozen=True)
+
+
+class AugmentConfig:
+    """Random image changes applied to the fit batches in training only (models/image/augment.py);
+    the exported serving graph never has them. The defaults suit photos; where a flip changes
+    the class (digits, text, arrows) set ``flip: none``."""
+
+    enabled: Optional[bool] = None  # null = on for a folder given with data.path, off for the bundled digits
+    flip: str = "horizontal"  # none | horizontal | vertical | horizontal_and_vertical
+    rotation: float = 0.05  # up to this fraction of a full turn either way (0.05 = 18 degrees); 0 = off
+    zoom: float = 0.1  # zoom in or out by up to this fraction; 0 = off
+    translation: float = 0.1  # shift by up to this fraction of the height and width; 0 = off
+    contrast: float = 0.1  # scale the contrast by a factor in [1 - contrast, 1 + contrast]; 0 = off
+
+    def __post_init__(self):
+        check(self.flip in FLIPS, "flip", f"must be one of {', '.join(FLIPS)}")
+        for name in ("rotation", "zoom", "translation", "contrast"):
+            check(0.0 <= getattr(self, name) < 1.0, name, "must be in [0, 1) (0 turns it off)")
 
 @dataclass(frozen=True)
 
@@ -40,7 +65,7 @@ class ModelConfig:
     filters: int = 32  # filters of the first block; each later block doubles them
     kernel_size: int = 3
     activation: str = "relu"
-    leaky_alpha: float = 0.1  # negative slope of leaky_relu
+    leaky_alpha: float = 0.1  # negative slope of leaky_relu; the starting slope of prelu (learned per channel)
     initializer: str = "he_normal"
     l1: float = 0.0  # weight penalties on every conv/dense kernel
     l2: float = 0.0

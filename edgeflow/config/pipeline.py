@@ -16,9 +16,9 @@ import yaml
 
 from edgeflow.config.base import ConfigError, _merge, check, from_dict, parse_override, to_dict
 from edgeflow.config.detection import DetectionConfig
-from edgeflow.config.image import BaselineConfig, ImageConfig, ModelConfig, TuningConfig
+from edgeflow.config.image import AugmentConfig, BaselineConfig, ImageConfig, ModelConfig, TuningConfig
 from edgeflow.config.sequence import SequenceConfig
-from edgeflow.config.shared import (DataConfig, DiagnosticsConfig, EvalConfig, ExportConfig, KubeflowConfig,
+from edgeflow.config.shared import (EDGETPU_ACTIVATIONS, DataConfig, DiagnosticsConfig, EvalConfig, ExportConfig, KubeflowConfig,
                                     OrchestrationConfig, ServingConfig, TrackingConfig, TrainConfig)
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class PipelineConfig:
     output: str = "output"  # every run's metadata, artifacts, pushed models and MLflow store
     data: DataConfig = field(default_factory=DataConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -46,9 +47,16 @@ class PipelineConfig:
     def __post_init__(self):
         check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
                "name", "must be letters, digits, '-' or '_'")
-        check(self.image.size >= 2 ** self.model.blocks, "model.blocks",
+        check(self.image.size is None or self.image.size >= 2 ** self.model.blocks, "model.blocks",
                f"is {self.model.blocks}, which halves the image too often for "
                f"image.size={self.image.size}; use fewer blocks or a larger image.size")
+        if self.export.target == "edgetpu" and applies("model", self.name):
+            act = self.model.activation
+            check(act in EDGETPU_ACTIVATIONS, "model.activation",
+                  f"is {act}, which the Edge TPU cannot run (export.target=edgetpu would send every layer after "
+                  f"the first {act} to the CPU); use "
+                  + ("prelu, a leaky ReLU with a learned slope per channel that starts at model.leaky_alpha"
+                     if act == "leaky_relu" else f"one of {', '.join(EDGETPU_ACTIVATIONS)}"))
 
     # Derived locations; everything a run writes lives under `output`.
     @property
@@ -90,6 +98,7 @@ def tiny(cfg: PipelineConfig) -> PipelineConfig:
     return replace(
         cfg,
         image=replace(cfg.image, limit_per_class=30, size=8),
+        augment=replace(cfg.augment, flip="none"),  # the bundled digits: a mirrored 2 is not a 2
         model=replace(cfg.model, blocks=1, filters=8, dropout=0.1),
         train=replace(cfg.train, epochs=6, batch_size=32, learning_rate=0.01),
         eval=replace(cfg.eval, min_accuracy=0.5),
@@ -112,6 +121,7 @@ PRESETS = {"default": default, "tiny": tiny}
 # setting a key that does not apply is refused at load time.
 APPLIES_TO = {
     "image": ("image",),
+    "augment": ("image",),
     "model": ("image",),
     "baseline": ("image",),
     "tuning": ("image",),

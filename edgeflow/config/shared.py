@@ -7,7 +7,8 @@ from typing import Optional
 
 from edgeflow.config.base import check
 
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh")
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "gelu", "sigmoid", "tanh")
+EDGETPU_ACTIVATIONS = ("relu", "prelu", "sigmoid", "tanh")  # on Coral's list (ReLU, PReLU, Logistic, Tanh)
 INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "lecun_normal")
 LR_SCHEDULES = ("constant", "plateau", "cosine")
 DISTRIBUTE = ("auto", "none", "mirrored", "multi_worker")
@@ -33,7 +34,7 @@ class DataConfig:
 def check_model_controls(cfg) -> None:
     """The controls every architecture shares (activation, initializer, L1/L2, dropout)."""
     check(cfg.activation in ACTIVATIONS, "activation", f"must be one of {', '.join(ACTIVATIONS)}")
-    check(0.0 < cfg.leaky_alpha < 1.0, "leaky_alpha", "must be in (0, 1)")
+    check(0.0 < cfg.leaky_alpha < 1.0, "leaky_alpha", "must be in (0, 1) (the negative slope of leaky_relu, the first slope of prelu)")
     check(cfg.initializer in INITIALIZERS, "initializer", f"must be one of {', '.join(INITIALIZERS)}")
     check(cfg.l1 >= 0.0, "l1", "must be at least 0")
     check(cfg.l2 >= 0.0, "l2", "must be at least 0")

@@ -22,9 +22,10 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from edgeflow.config import DiagnosticsConfig, ImageConfig, ModelConfig, TrainConfig, from_dict
+from edgeflow.config import AugmentConfig, DiagnosticsConfig, ImageConfig, ModelConfig, TrainConfig, from_dict
 from edgeflow.models.controls import configured_cures
 from edgeflow.models.features import IMAGE_FEATURE, IMAGE_KEY, LABEL_KEY
+from edgeflow.models.image.augment import augment_dataset, build_augmenter, describe
 from edgeflow.models.image.model import build_cnn
 from edgeflow.models.training.skeleton import TrainingTask, make_optimizer, train
 from edgeflow.models.training.validation import split_dataset
@@ -107,20 +108,26 @@ class ImageTask(TrainingTask):
 
     `fn_args` (TFX's FnArgs) gives the transformed train split and the Transform graph; a test may
     leave it None and pass `fit`/`validation` datasets of (B, H, W, C) images and (B,) labels instead.
+    `augment` (off when None) changes the fit batches only (models/image/augment.py), never the model.
     """
 
     name = "image"
 
     def __init__(self, image: ImageConfig, model_cfg: ModelConfig, class_names, fn_args=None,
-                 fit=None, validation=None):
+                 fit=None, validation=None, augment: AugmentConfig = AugmentConfig(enabled=False)):
         self.image, self.model_cfg, self.class_names, self.fn_args = image, model_cfg, list(class_names), fn_args
         self._given = (fit, validation)
+        self.augment = augment
         self.tft_output = tft.TFTransformOutput(fn_args.transform_output) if fn_args is not None else None
 
     def datasets(self, train: TrainConfig):
         if self.fn_args is None:
-            return self._given
-        return fit_and_validation(self.fn_args.train_files, self.fn_args.data_accessor, self.tft_output, train)
+            fit, validation = self._given
+        else:
+            fit, validation = fit_and_validation(self.fn_args.train_files, self.fn_args.data_accessor,
+                                                 self.tft_output, train)
+        log.info("  %s", describe(self.augment))
+        return augment_dataset(fit, build_augmenter(self.augment, train.seed)), validation
 
     def build_model(self):
         return build_cnn((self.image.size, self.image.size, self.image.channels), len(self.class_names),
@@ -153,5 +160,6 @@ def run_fn(fn_args: tfx.components.FnArgs):
         if backup_dir:  # another tuned model must not restore these weights
             backup_dir = os.path.join(backup_dir, "tuned-" + "-".join(f"{k}={v}" for k, v in sorted(values.items())))
         log.info("  tuned: %s", ", ".join(f"{k}={v}" for k, v in sorted(values.items())))
-    train(ImageTask(image, model_cfg, cc["class_names"], fn_args), fn_args, train_cfg,
+    augment = from_dict(AugmentConfig, cc.get("augment", {"enabled": False}))
+    train(ImageTask(image, model_cfg, cc["class_names"], fn_args, augment=augment), fn_args, train_cfg,
           from_dict(DiagnosticsConfig, cc.get("diagnostics", {})), backup_dir)

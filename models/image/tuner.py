@@ -20,17 +20,18 @@ from edgeflow.config import ImageConfig, ModelConfig, TrainConfig, TuningConfig,
 log = logging.getLogger("edgeflow.train")
 
 SEARCH_SPACE = {
-    "activation": ["relu", "leaky_relu", "elu"],
+    "activation": ["relu", "leaky_relu", "elu"],  # export.target=edgetpu: EDGETPU_SEARCH's instead
     "initializer": ["he_normal", "glorot_uniform"],
     "dropout": [0.0, 0.25, 0.5],
     "l2": [0.0, 1e-4, 1e-3],
     "batch_norm": [False, True],
 }
+EDGETPU_SEARCH = {"activation": ["relu", "prelu"]}  # what the Edge TPU runs (no LeakyRelu, no Elu)
 
 
-def hyperparameters() -> kt.HyperParameters:
+def hyperparameters(edgetpu: bool = False) -> kt.HyperParameters:
     hp = kt.HyperParameters()
-    for name, values in SEARCH_SPACE.items():
+    for name, values in {**SEARCH_SPACE, **(EDGETPU_SEARCH if edgetpu else {})}.items():
         if values == [False, True]:
             hp.Boolean(name)
         else:
@@ -59,7 +60,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         return compile_model(build_cnn(shape, classes, apply_hyperparameters(model_cfg, hp.values)), train)
 
     tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=tuning.trials,
-                            hyperparameters=hyperparameters(), directory=fn_args.working_dir,
+                            hyperparameters=hyperparameters(cc.get("edgetpu", False)), directory=fn_args.working_dir,
                             project_name="image_cnn", seed=train.seed, overwrite=True)
     log.info("  tuning: %d trials x %d epochs over %s", tuning.trials, tuning.epochs, ", ".join(SEARCH_SPACE))
     return tfx.components.TunerFnResult(

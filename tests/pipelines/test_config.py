@@ -39,7 +39,7 @@ def test_int_is_accepted_for_float_but_not_string_for_int():
 ])
 def test_bad_values_name_the_field(override, message):
     with pytest.raises(ConfigError, match=message):
-        load_config("image", overrides=[override])
+        load_config("image", overrides=[override, "image.size=16"])
 
 
 def test_bad_files_and_presets_get_one_sentence(tmp_path):

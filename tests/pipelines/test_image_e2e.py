@@ -38,6 +38,9 @@ def test_run_is_recorded_in_mlflow(tiny_image_run):
     assert run.info.status == "FINISHED"
     assert run.data.params["train.epochs"] == str(cfg.train.epochs)
     assert run.data.params["model.activation"] == cfg.model.activation
+    # the values read from the data, not "null": the tiny preset sets 8 px, the digits are grayscale
+    assert cfg.image.channels is None and run.data.params["image.channels"] == "1"
+    assert run.data.params["image.size"] == "8" and run.data.params["augment.enabled"] == "False"
     train, = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}' "
                                 "and tags.`edgeflow.step` = 'train'")
     history = client.get_metric_history(train.info.run_id, "val_loss")

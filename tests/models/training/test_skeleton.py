@@ -39,7 +39,7 @@ def image_task():
     x = rng.uniform(size=(24, 8, 8, 1)).astype("float32")
     y = (x[:, :4].mean(axis=(1, 2, 3)) > x[:, 4:].mean(axis=(1, 2, 3))).astype("int64")
     fit, validation = (tf.data.Dataset.from_tensor_slices((x[s], y[s])).batch(8) for s in (slice(0, 16), slice(16, 24)))
-    return PlainImageTask(ImageConfig(size=8), ModelConfig(blocks=1, filters=4), ["a", "b"], fit=fit,
+    return PlainImageTask(ImageConfig(size=8, channels=1), ModelConfig(blocks=1, filters=4), ["a", "b"], fit=fit,
                           validation=validation)
 
 

@@ -1,0 +1,43 @@
+"""Activations that fit the target: prelu (one learned slope per channel) runs on the Edge TPU;
+leaky_relu with export.target=edgetpu is refused at load time with the alternative named."""
+import numpy as np
+import pytest
+
+from edgeflow.config import ConfigError, ModelConfig, load_config
+from edgeflow.edge.edgetpu import check_edgetpu
+from edgeflow.models.image.model import build_cnn
+
+
+def test_prelu_has_one_slope_per_channel_starting_at_leaky_alpha():
+    model = build_cnn((8, 8, 1), 3, ModelConfig(blocks=1, filters=4, activation="prelu", leaky_alpha=0.2))
+    slopes = model.get_layer("block1_act1").get_weights()[0]
+    assert slopes.shape == (1, 1, 4)  # shared over H and W: one per channel
+    np.testing.assert_allclose(slopes, 0.2)
+    out = model(np.full((2, 8, 8, 1), -1.0, "float32"))
+    np.testing.assert_allclose(out.numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_int8_prelu_cnn_maps_every_op_to_the_edge_tpu(tmp_path):
+    from edgeflow.components.edge_export.variants import to_tflite
+
+    model = build_cnn((8, 8, 1), 3, ModelConfig(blocks=2, filters=4, activation="prelu"))
+    rep = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 1)).astype(np.float32)
+    path = tmp_path / "prelu.tflite"
+    path.write_bytes(to_tflite(model, "int8", rep))
+    report = check_edgetpu(path, compile_with=None)
+    assert "PRELU" in report.ops and "LEAKY_RELU" not in report.ops
+    assert report.compatible and report.cut_at is None, report.summary()
+
+
+def test_edgetpu_target_refuses_leaky_relu_and_names_prelu():
+    with pytest.raises(ConfigError, match=r"^model\.activation is leaky_relu, which the Edge TPU cannot run .*; "
+                                          r"use prelu, a leaky ReLU with a learned slope per channel"):
+        load_config("image", overrides=["export.target=edgetpu", "model.activation=leaky_relu"])
+    with pytest.raises(ConfigError, match=r"model\.activation is elu, .*use one of relu, prelu, sigmoid, tanh"):
+        load_config("image", overrides=["export.target=edgetpu", "model.activation=elu"])
+
+
+def test_edgetpu_target_keeps_what_it_can_run_and_cpu_keeps_leaky_relu():
+    assert load_config("image", overrides=["export.target=edgetpu", "model.activation=prelu"]).model.activation == "prelu"
+    assert load_config("image", overrides=["model.activation=leaky_relu"]).model.activation == "leaky_relu"
+    assert load_config("sequence", overrides=["export.target=edgetpu"]).export.target == "edgetpu"
