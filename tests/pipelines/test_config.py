@@ -97,9 +97,9 @@ def test_a_foreign_section_in_yaml_is_refused_too(tmp_path):
 
 
 @pytest.mark.parametrize("pipeline, own, foreign", [
-    ("image", {"image", "model", "baseline", "tuning"}, {"sequence", "detection"}),
-    ("sequence", {"sequence"}, {"image", "model", "baseline", "tuning", "detection"}),
-    ("detection", {"detection"}, {"image", "model", "baseline", "tuning", "sequence"}),
+    ("image", {"image", "augment", "model", "baseline", "tuning"}, {"sequence", "detection"}),
+    ("sequence", {"sequence"}, {"image", "augment", "model", "baseline", "tuning", "detection"}),
+    ("detection", {"detection"}, {"image", "augment", "model", "baseline", "tuning", "sequence"}),
 ])
 def test_task_dict_holds_the_shared_and_only_the_own_sections(pipeline, own, foreign):
     cfg = load_config(pipeline, "tiny")  # the tiny preset changes every task's sections: none may leak
