@@ -49,6 +49,7 @@ def _child(keras_path: str, data_path: str, jobs: list, settings: dict):
         import numpy as np
         import tensorflow as tf
 
+        import edgeflow.models.sequence.model  # noqa: F401  registers the forecaster's layers (Holt-Winters anchor)
         from edgeflow.components.edge_export.variants import build_variant
 
         model = tf.keras.models.load_model(keras_path, compile=False, safe_mode=False)  # our own file

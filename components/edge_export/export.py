@@ -46,6 +46,8 @@ def load_keras(path: str | Path):
     """The bare Keras model the Trainer saved (our own file: Lambda layers are allowed)."""
     import tensorflow as tf
 
+    import edgeflow.models.sequence.model  # noqa: F401  registers the forecaster's layers (Holt-Winters anchor)
+
     return tf.keras.models.load_model(str(path), compile=False, safe_mode=False)
 
 

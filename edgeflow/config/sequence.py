@@ -8,6 +8,7 @@ from edgeflow.config.base import check
 
 SEQUENCE_TASKS = ("forecast", "classify")
 RNN_CELLS = ("lstm", "gru", "simple_rnn")
+FORECAST_ANCHORS = ("holt_winters", "seasonal", "last", "none")
 FORECAST_INPUTS = ("values", "seasonal_change")
 FORECAST_BASELINES = ("persistence", "seasonal_naive", "seasonal_drift", "holt_winters")
 
@@ -39,7 +40,7 @@ class SequenceConfig:
     bidirectional: bool = True  # classify only; a forecaster reads the past forwards
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
-    anchor: str = "seasonal"  # forecast: the head corrects the seasonal-naive ("seasonal") or last-value ("last") forecast, or "none"
+    anchor: str = "holt_winters"  # forecast: the head corrects Holt-Winters run over the window with train-fitted parameters ("holt_winters"), the seasonal-naive ("seasonal") or last-value ("last") forecast, or "none"
     inputs: str = "seasonal_change"  # forecast: the RNN reads "values", or "seasonal_change" (values + their change over one season, see models/sequence/model.py)
     baselines: str = ",".join(FORECAST_BASELINES)  # forecast: comma-separated set the model must beat (the best of them), see components/sequence/baselines.py
     max_baseline_ratio: float = 1.0  # blessed only when error < ratio x best baseline's (forecast) or accuracy > baseline's (classify)
@@ -59,7 +60,7 @@ class SequenceConfig:
         check(1 <= self.layers <= 4, "layers", "must be between 1 and 4")
         check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
         check(0.0 <= self.recurrent_dropout < 1.0, "recurrent_dropout", "must be in [0, 1)")
-        check(self.anchor in ("seasonal", "last", "none"), "anchor", "must be seasonal, last or none")
+        check(self.anchor in FORECAST_ANCHORS, "anchor", f"must be one of {', '.join(FORECAST_ANCHORS)}")
         check(self.inputs in FORECAST_INPUTS, "inputs", f"must be one of {', '.join(FORECAST_INPUTS)}")
         check(self.task == "classify" or self.inputs != "seasonal_change" or self.season < self.steps, "inputs",
                f"is seasonal_change, which needs window > season; got window={self.steps} and season={self.season}; "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from edgeflow.config import SequenceConfig
+from edgeflow.models.sequence.smoothing import HoltWintersAnchor
 
 keras = tf.keras
 layers = tf.keras.layers
@@ -34,13 +35,32 @@ def apply_recurrent(x, cell: str, units: int, return_sequences: bool, bidirectio
     return layer(x)
 
 
+@tf.keras.utils.register_keras_serializable(package="edgeflow")
+class TargetSteps(layers.Layer):
+    """(B, W, F) -> (B, L): the target column's steps start .. start + length - 1, or (``repeat``) the
+    step `start` repeated `length` times; a serializable stand-in for a slicing Lambda."""
+
+    def __init__(self, start: int, length: int, target_index: int = 0, repeat: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.length, self.target_index, self.repeat = int(start), int(length), int(target_index), bool(repeat)
+
+    def call(self, inputs):
+        t, s = self.target_index, self.start
+        if self.repeat:
+            return tf.repeat(inputs[:, s:s + 1, t], self.length, axis=1)
+        return inputs[:, s:s + self.length, t]
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "length": self.length,
+                "target_index": self.target_index, "repeat": self.repeat}
+
+
 def anchor_forecast(inputs, cfg: SequenceConfig, horizon: int, target_index: int):
     """(B, W, F) -> (B, H): the naive forecast the head corrects: the last value or the value a season back."""
-    t = target_index
+    w = inputs.shape[1]
     if cfg.anchor == "last":
-        return layers.Lambda(lambda w: tf.repeat(w[:, -1:, t], horizon, axis=1), name="last_value")(inputs)
-    start = inputs.shape[1] - cfg.season
-    return layers.Lambda(lambda w: w[:, start:start + horizon, t], name="seasonal_value")(inputs)
+        return TargetSteps(w - 1, horizon, target_index, repeat=True, name="last_value")(inputs)
+    return TargetSteps(w - cfg.season, horizon, target_index, name="seasonal_value")(inputs)
 
 
 def apply_seasonal_change(inputs, season: int, target_index: int, change_scale: float):
@@ -54,8 +74,8 @@ def apply_seasonal_change(inputs, season: int, target_index: int, change_scale: 
     now = layers.Cropping1D((season, 0), name="last_steps")(inputs)  # (B, W - S, F)
     before = layers.Cropping1D((0, season), name="season_before")(inputs)  # (B, W - S, F)
     if inputs.shape[-1] > 1:
-        pick = layers.Lambda(lambda x: x[:, :, t:t + 1], name="target_column")
-        now_t, before_t = pick(now), pick(before)
+        now_t = layers.Reshape((-1, 1))(TargetSteps(0, now.shape[1], t, name="target_now")(now))
+        before_t = layers.Reshape((-1, 1))(TargetSteps(0, before.shape[1], t, name="target_before")(before))
     else:
         now_t, before_t = now, before
     change = layers.Subtract(name="seasonal_change")([now_t, before_t])  # (B, W - S, 1)
@@ -72,7 +92,7 @@ def seasonal_change_scale(windows, season: int, target_index: int = 0) -> float:
 
 
 def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unroll: bool = True,
-              target_index: int = 0, change_scale: float = 1.0) -> keras.Model:
+              target_index: int = 0, change_scale: float = 1.0, smoothing: dict = None) -> keras.Model:
     """The network; its input is named ``window`` (the normalized Transform output it is fed).
 
     `outputs` is the horizon (forecast, linear head) or the number of classes (classify, softmax head).
@@ -81,11 +101,22 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
     (in standardized units, where the naive forecasts are computed the same way).
     `change_scale` (``inputs=seasonal_change``): the train std of the target's seasonal change in
     standardized units (:func:`seasonal_change_scale`); the head's output is multiplied by it.
+    `smoothing` (``anchor=holt_winters``): the train split's Holt-Winters (:class:`Smoothing` as a dict);
+    the anchor is its forecast from the window (models/sequence/smoothing.py) and the RNN also reads
+    its one-step errors (scaled by `change_scale`).
     """
     classify = cfg.task == "classify"
     change = not classify and cfg.inputs == "seasonal_change"
     inputs = keras.Input(shape=(window, features), name="window")  # (B, W, F)
     x = apply_seasonal_change(inputs, cfg.season, target_index, change_scale) if change else inputs
+    hw = None
+    if not classify and cfg.anchor == "holt_winters":
+        if smoothing is None:
+            raise ValueError("anchor=holt_winters needs the train split's smoothing (fit_smoothing)")
+        hw, errors = HoltWintersAnchor(outputs, smoothing, target_index, name="holt_winters")(inputs)  # (B, H), (B, W, 1)
+        errors = layers.Rescaling(1.0 / change_scale, name="scaled_errors")(errors)
+        errors = layers.Cropping1D((window - x.shape[1], 0), name="last_errors")(errors)
+        x = layers.Concatenate(name="with_errors")([x, errors])  # (B, W', D + 1)
     for i in range(cfg.layers):
         x = apply_recurrent(x, cfg.cell, cfg.units, return_sequences=i < cfg.layers - 1,
                             bidirectional=classify and cfg.bidirectional, dropout=cfg.dropout,
@@ -98,7 +129,9 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
         out = layers.Dense(outputs, name="forecast")(x)  # (B, H) a correction to the anchor forecast
         if change:
             out = layers.Rescaling(change_scale, name="correction")(out)
-        if cfg.anchor != "none":
+        if hw is not None:
+            out = layers.Add(name="anchored_forecast")([out, hw])
+        elif cfg.anchor != "none":
             out = layers.Add(name="anchored_forecast")([out, anchor_forecast(inputs, cfg, outputs, target_index)])
     return keras.Model(inputs, out, name=f"{cfg.cell}_{cfg.task}")
 

@@ -27,6 +27,7 @@ from edgeflow.models.features import (LABEL_KEY, TARGET_FEATURE, TARGET_MEAN, TA
 from edgeflow.models.splits import read_split
 from edgeflow.models.sequence.gradients import time_step_gradient_callbacks
 from edgeflow.models.sequence.model import build_rnn, compile_rnn, seasonal_change_scale
+from edgeflow.models.sequence.smoothing import choose_init, contiguous_series, fit_smoothing
 from edgeflow.models.training.skeleton import TrainingTask, train
 from edgeflow.models.training.validation import split_by_time, split_indices
 
@@ -84,7 +85,7 @@ class SequenceTask(TrainingTask):
                  tft_output=None):
         self.seq, self.x, self.y, self.steps = seq, x, y, steps
         self.class_names, self.target_index, self.tft_output = list(class_names), target_index, tft_output
-        self.forecast, self.change_scale = seq.task == "forecast", 1.0
+        self.forecast, self.change_scale, self.smoothing = seq.task == "forecast", 1.0, None
 
     def datasets(self, train: TrainConfig):
         # Early stopping, the checkpoint and the LR schedule watch a hold-out of the train split, never
@@ -98,6 +99,12 @@ class SequenceTask(TrainingTask):
             self.change_scale = seasonal_change_scale(x[fit], seq.season, self.target_index)
             log.info("  seasonal change of the target: std %.4f (standardized units) on %d windows",
                      self.change_scale, len(fit))
+        if self.forecast and seq.anchor == "holt_winters":  # fitted on the fitted windows' series only
+            series = contiguous_series(x[fit], self.y[fit], self.steps[fit], self.target_index)
+            sm = choose_init(fit_smoothing(series, seq.season), x[fit], self.y[fit], self.target_index)
+            self.smoothing = sm.to_dict()
+            log.info("  Holt-Winters anchor on %d train rows: alpha %.3f, beta %.3f, gamma %.3f, %s init",
+                     len(series), sm.alpha, sm.beta, sm.gamma, sm.init)
         fit_ds = tf.data.Dataset.from_tensor_slices((x[fit], y[fit])).shuffle(len(fit), seed=train.seed)
         validation_ds = tf.data.Dataset.from_tensor_slices((x[held], y[held]))
         return fit_ds.batch(train.batch_size), validation_ds.batch(train.batch_size)
@@ -105,7 +112,7 @@ class SequenceTask(TrainingTask):
     def build_model(self):
         outputs = self.seq.horizon if self.forecast else len(self.class_names)
         return build_rnn(self.seq.window, self.x.shape[-1], outputs, self.seq, target_index=self.target_index,
-                         change_scale=self.change_scale)
+                         change_scale=self.change_scale, smoothing=self.smoothing)
 
     def compile(self, model, optimizer):
         compile_rnn(model, self.seq.task, optimizer=optimizer)

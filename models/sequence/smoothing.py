@@ -1,0 +1,164 @@
+"""Holt-Winters inside the forecaster's graph: the anchor the network corrects (the ES-RNN idea).
+
+The Trainer fits additive Holt-Winters (statsmodels) on the train split's target column, in the
+standardized units the network sees, and keeps five things (:class:`Smoothing`): the smoothing
+parameters alpha, beta, gamma, the trend at the end of the train part, and the seasonal profile
+there (m values, m = ``sequence.season``). They become constants of :class:`HoltWintersAnchor`,
+which, for each window (B, W, F), without knowing where in the season the window starts:
+
+1. aligns the profile with the window: the rotation k of the profile that correlates best with the
+   window's detrended target values gives the season of every window row (row j <-> profile[(k + j) % m]);
+2. starts the level at the mean of the first season minus its profile and the trend at the train
+   trend, then runs the recursions over the W rows (statsmodels' additive form)::
+
+       base = l + b;  l' = a (y - s) + (1 - a) base;  b' = beta (l' - l) + (1 - beta) b;  s' = g (y - base) + (1 - g) s
+
+   (``init=window``: the first season's own deviations instead of the profile, better where the
+   season changes fast, gamma near 1; the Trainer keeps whichever forecasts the train windows better);
+3. returns the h-step forecast ``l + (h + 1) b + s[h]`` (B, H) and each row's one-step error
+   (B, W, 1), which tells the network what smoothing missed.
+
+The device needs nothing but the graph: the constants are in it (and in the model info).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Tuple
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """Train-split Holt-Winters: parameters, end trend and seasonal profile (standardized units)."""
+
+    alpha: float
+    beta: float
+    gamma: float
+    trend: float
+    profile: Tuple[float, ...]  # (m,) the season of m consecutive rows; the phase is found per window
+    init: str = "profile"  # the window's first seasons: the aligned train "profile", or the "window"'s first season
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "profile": list(self.profile)}
+
+
+def contiguous_series(windows: np.ndarray, targets: np.ndarray, first_target_rows: np.ndarray,
+                      target_index: int) -> np.ndarray:
+    """The target column (T,) rebuilt from forecast examples (window rows r - W .. r - 1, targets r ..
+    r + H - 1), rows no example holds filled by linear interpolation."""
+    n, w, _ = windows.shape
+    rows = np.asarray(first_target_rows, np.int64)
+    rows = rows - rows.min() + w
+    series = np.full(int(rows.max()) + targets.shape[1], np.nan)
+    series[(rows[:, None] + np.arange(-w, 0)).ravel()] = windows[:, :, target_index].ravel()
+    series[(rows[:, None] + np.arange(targets.shape[1])).ravel()] = np.asarray(targets).ravel()
+    idx = np.arange(len(series))
+    seen = np.isfinite(series)
+    return np.interp(idx, idx[seen], series[seen])
+
+
+def fit_smoothing(series: np.ndarray, season: int) -> Smoothing:
+    """Fits additive trend + season on `series` (T,) with statsmodels; the state at its end."""
+    import warnings
+
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    y = np.asarray(series, np.float64)
+    with warnings.catch_warnings():  # ConvergenceWarning on easy series: still the optimizer's best
+        warnings.simplefilter("ignore")
+        fit = ExponentialSmoothing(y, trend="add", seasonal="add", seasonal_periods=season,
+                                   initialization_method="estimated").fit()
+    p = fit.params
+    a, b, g = (float(p[k]) for k in ("smoothing_level", "smoothing_trend", "smoothing_seasonal"))
+    _, trend, seasons = run_recursions(y, a, b, g, float(p["initial_level"]), float(p["initial_trend"]),
+                                       np.asarray(p["initial_seasons"], np.float64))
+    return Smoothing(a, b, g, float(trend), tuple(float(s) for s in seasons))
+
+
+def choose_init(sm: Smoothing, windows: np.ndarray, targets: np.ndarray, target_index: int = 0) -> Smoothing:
+    """`sm` with the ``init`` whose window forecasts have the lower MAE on (N, W, F) windows -> (N, H) targets."""
+    from dataclasses import replace
+
+    maes = {}
+    for init in ("profile", "window"):
+        cand = replace(sm, init=init)
+        pred = HoltWintersAnchor(targets.shape[1], cand.to_dict(), target_index)(windows.astype(np.float32))[0]
+        maes[init] = float(np.abs(pred.numpy() - targets).mean())
+    return replace(sm, init=min(maes, key=maes.get))
+
+
+def run_recursions(y, alpha, beta, gamma, level, trend, seasons):
+    """NumPy reference: (level, trend, next m seasons) after the additive recursions over `y` (T,)."""
+    s = list(seasons)
+    for v in np.asarray(y, np.float64):
+        base = level + trend
+        new_level = alpha * (v - s[0]) + (1 - alpha) * base
+        trend = beta * (new_level - level) + (1 - beta) * trend
+        s = s[1:] + [gamma * (v - base) + (1 - gamma) * s[0]]
+        level = new_level
+    return level, trend, np.array(s)
+
+
+def detrend_matrix(w: int) -> np.ndarray:
+    """(W, W): removes a least-squares line from a window (so a trend does not pull the phase)."""
+    x = np.stack([np.ones(w), np.arange(w, dtype=np.float64)], axis=1)  # (W, 2)
+    return np.eye(w) - x @ np.linalg.solve(x.T @ x, x.T)
+
+
+def window_forecast(window: np.ndarray, sm: Smoothing, horizon: int) -> np.ndarray:
+    """NumPy reference of :class:`HoltWintersAnchor` for one window (W,) of the target: (H,)."""
+    m, w = len(sm.profile), len(window)
+    prof = np.asarray(sm.profile)
+    scores = [np.dot(detrend_matrix(w) @ window, prof[(k + np.arange(w)) % m]) for k in range(m)]
+    k = int(np.argmax(scores))
+    seasons = prof[(k + np.arange(m)) % m] if sm.init == "profile" else window[:m] - window[:m].mean()
+    level = np.mean(window[:m] - seasons) - sm.trend * (m + 1) / 2
+    level, trend, s = run_recursions(window, sm.alpha, sm.beta, sm.gamma, level, sm.trend, seasons)
+    return level + (np.arange(horizon) + 1) * trend + s[:horizon]
+
+
+@tf.keras.utils.register_keras_serializable(package="edgeflow")
+class HoltWintersAnchor(tf.keras.layers.Layer):
+    """(B, W, F) standardized windows -> [(B, H) Holt-Winters forecast, (B, W, 1) one-step errors].
+
+    Args: horizon H; target_index (the target column); smoothing: :meth:`Smoothing.to_dict`.
+    """
+
+    def __init__(self, horizon: int, smoothing: dict, target_index: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.horizon, self.target_index, self.smoothing = int(horizon), int(target_index), dict(smoothing)
+        self.sm = Smoothing(**{**smoothing, "profile": tuple(smoothing["profile"])})
+
+    def call(self, inputs):
+        sm, m, h = self.sm, len(self.sm.profile), self.horizon
+        y = inputs[:, :, self.target_index]  # (B, W)
+        w = y.shape[1]
+        prof = np.asarray(sm.profile, np.float32)
+        rot = prof[(np.arange(m)[:, None] + np.arange(w)[None, :]) % m]  # (m, W): rotation k, row j
+        score = (detrend_matrix(w) @ rot.T).astype(np.float32)  # (W, m): detrend, then correlate (symmetric)
+        scores = tf.matmul(y, tf.constant(score))  # (B, m)
+        pick = tf.one_hot(tf.argmax(scores, axis=1), m, dtype=y.dtype)  # (B, m)
+        seasons = tf.matmul(pick, tf.constant(rot[:, :m]))  # (B, m): the season of rows 0 .. m - 1
+        if sm.init == "window":  # the first season's deviations from its mean
+            seasons = y[:, :m] - tf.reduce_mean(y[:, :m], axis=1, keepdims=True)
+        a, b, g = sm.alpha, sm.beta, sm.gamma
+        level = tf.reduce_mean(y[:, :m] - seasons, axis=1) - sm.trend * (m + 1) / 2  # (B,)
+        trend = tf.zeros_like(level) + sm.trend
+        s = [seasons[:, i] for i in range(m)]  # ring of (B,), s[0] is the next row's season
+        errors = []
+        for j in range(w):  # unrolled: W is fixed, and TFLite needs no loop op
+            v, base = y[:, j], level + trend
+            errors.append(v - base - s[0])
+            new_level = a * (v - s[0]) + (1 - a) * base
+            trend = b * (new_level - level) + (1 - b) * trend
+            s = s[1:] + [g * (v - base) + (1 - g) * s[0]]
+            level = new_level
+        steps = tf.constant(np.arange(1, h + 1, dtype=np.float32))  # (H,)
+        forecast = level[:, None] + steps[None, :] * trend[:, None] + tf.stack(s[:h], axis=1)  # (B, H)
+        return forecast, tf.stack(errors, axis=1)[:, :, None]
+
+    def get_config(self):
+        return {**super().get_config(), "horizon": self.horizon, "smoothing": self.smoothing,
+                "target_index": self.target_index}
