@@ -148,7 +148,7 @@ def resolve(cfg: PipelineConfig, scan=None) -> PipelineConfig:
     if scan is None:
         scan = scan_image_folder(_data(cfg)[1].folder, cfg.data.max_bad_fraction)
     choice = choose_shape(sample_stats(scan.root, scan.files, seed=cfg.train.seed), cfg.model.blocks,
-                          cfg.image.size, cfg.image.channels)
+                          cfg.image.size, cfg.image.channels, cfg.image.max_auto_size)
     log.info(choice.reason)
     return replace(cfg, image=replace(cfg.image, size=choice.size, channels=choice.channels))
 

@@ -7,7 +7,9 @@ the scanned folder and picks
 * ``channels``: 3 when any sampled image carries colour (some pixel's R, G and B differ by more
   than JPEG noise), else 1;
 * ``size``: the images' median side, rounded to a multiple of ``2**model.blocks`` (each block
-  halves the feature map) and bounded to [:data:`MIN_SIZE`, :data:`MAX_SIZE`].
+  halves the feature map) and bounded to [:data:`MIN_SIZE`, ``image.max_auto_size``] (default 32:
+  the default 2-block CNN trained from scratch learns larger inputs too slowly per epoch; measured
+  in BENCHMARKS.md, "Your own images").
 
 The choice comes back with its reason in words, which the run prints and logs. A value set in the
 config (or by a preset) always wins; only ``null`` fields are chosen.
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-MIN_SIZE, MAX_SIZE = 16, 128  # px: below 16 a CNN has nothing to halve; above 128 CPU training crawls
+MIN_SIZE = 16  # px: below 16 a CNN has nothing to halve
+MAX_AUTO_SIZE = 32  # px: ImageConfig.max_auto_size's default, the largest size the data may choose
 SAMPLE = 200  # images opened to measure sides and colour
 COLOUR_TOLERANCE = 12  # max |R-G|, |G-B| (0..255) a grayscale JPEG's chroma noise may reach
 
@@ -70,16 +73,19 @@ def sample_stats(root: Path, files: Sequence[Tuple[str, int]], sample: int = SAM
     return ImageStats(tuple(sides), colour, len(picked))
 
 
-def round_size(side: float, blocks: int) -> int:
-    """`side` rounded to the nearest multiple of 2**blocks, bounded to [MIN_SIZE, MAX_SIZE]."""
+def round_size(side: float, blocks: int, max_size: int = MAX_AUTO_SIZE) -> int:
+    """`side` rounded to the nearest multiple of 2**blocks, bounded to [MIN_SIZE, `max_size`]
+    (`max_size` rounded down to a multiple; where the blocks need more than that, their minimum wins)."""
     step = 2 ** blocks
-    low, high = -(-max(MIN_SIZE, step) // step) * step, max(MAX_SIZE // step * step, step)
+    low = -(-max(MIN_SIZE, step) // step) * step  # the smallest multiple of step >= MIN_SIZE
+    high = max(max_size // step * step, low)
     return int(min(max(round(side / step) * step, low), high))
 
 
 def choose_shape(stats: ImageStats, blocks: int, size: Optional[int] = None,
-                 channels: Optional[int] = None) -> ShapeChoice:
-    """Fills whichever of `size` / `channels` is None from `stats`; says why in one line."""
+                 channels: Optional[int] = None, max_size: int = MAX_AUTO_SIZE) -> ShapeChoice:
+    """Fills whichever of `size` / `channels` is None from `stats` (a chosen size at most
+    `max_size`, ``image.max_auto_size``); says why in one line."""
     parts = []
     if channels is None:
         channels = 3 if stats.colour else 1
@@ -87,9 +93,9 @@ def choose_shape(stats: ImageStats, blocks: int, size: Optional[int] = None,
     else:
         parts.append(f"image.channels={channels} (set)")
     if size is None:
-        size = round_size(stats.median_side, blocks)
+        size = round_size(stats.median_side, blocks, max_size)
         parts.append(f"image.size={size} (median side {stats.median_side:g} px, rounded to a multiple of "
-                     f"2**model.blocks={2 ** blocks} within [{MIN_SIZE}, {MAX_SIZE}])")
+                     f"2**model.blocks={2 ** blocks} within [{MIN_SIZE}, image.max_auto_size={max_size}])")
     else:
         parts.append(f"image.size={size} (set)")
     return ShapeChoice(size, channels, "input shape: " + ", ".join(parts))

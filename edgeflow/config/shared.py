@@ -48,6 +48,9 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 0.003
     early_stopping_patience: int = 4
+    # Early stopping watches val_loss only from this epoch on: a CNN on larger inputs can sit at
+    # chance for its first epochs, and patience alone would stop it there (models/training/callbacks.py).
+    min_epochs: int = 10
     validation_fraction: float = 0.1  # of the train split, held out for early stopping (models/training/validation.py)
     seed: int = 42
     lr_schedule: str = "plateau"  # constant | plateau (ReduceLROnPlateau on val_loss) | cosine decay
@@ -63,6 +66,7 @@ class TrainConfig:
         check(self.batch_size >= 1, "batch_size", "must be at least 1")
         check(0.0 < self.learning_rate < 1.0, "learning_rate", "must be in (0, 1)")
         check(self.early_stopping_patience >= 1, "early_stopping_patience", "must be at least 1")
+        check(self.min_epochs >= 0, "min_epochs", "must be at least 0 (0 = early stopping may stop at any epoch)")
         check(0.0 < self.validation_fraction <= 0.5, "validation_fraction", "must be in (0, 0.5]")
         check(self.distribute in DISTRIBUTE, "distribute", f"must be one of {', '.join(DISTRIBUTE)}")
 

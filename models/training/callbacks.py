@@ -71,15 +71,17 @@ def build_callbacks(cfg: TrainConfig, run_dir: str, backup_dir: Optional[str] = 
     """Every callback of a training, in order:
 
     BackupAndRestore (when ``cfg.resume`` and `backup_dir`: a killed training resumes from its last
-    finished epoch), EarlyStopping (restoring the best weights), a best-weights checkpoint, the
+    finished epoch), EarlyStopping (from epoch ``cfg.min_epochs`` on, restoring the best weights), a best-weights checkpoint, the
     learning-rate schedule, TensorBoard logs, the `diagnostics` (see models/training/diagnostics.py), progress.
     """
     callbacks = []
     if cfg.resume and backup_dir:
         callbacks.append(keras.callbacks.BackupAndRestore(backup_dir))
     callbacks += [
+        # start_from_epoch: epochs before train.min_epochs are not watched at all, so the earliest
+        # stop is after min_epochs + patience + 1 epochs (and never past train.epochs).
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience,
-                                      restore_best_weights=True),
+                                      restore_best_weights=True, start_from_epoch=cfg.min_epochs),
         keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.weights.h5"),
                                         monitor="val_loss", save_best_only=True, save_weights_only=True),
         *learning_rate_callbacks(cfg),

@@ -75,3 +75,31 @@ def test_lr_schedules():
     assert "LearningRateScheduler" in kinds("cosine")
     assert not {"ReduceLROnPlateau", "LearningRateScheduler"} & set(kinds("constant"))
     assert "BackupAndRestore" in [type(c).__name__ for c in build_callbacks(TrainConfig(), "/tmp/x", "/tmp/b")]
+
+
+def _epochs_run(tmp_path, min_epochs):
+    """Epochs a run with a flat val_loss trains (a learning rate of 0: the loss never moves)."""
+    tf.keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    cfg = TrainConfig(epochs=30, early_stopping_patience=1, min_epochs=min_epochs, lr_schedule="constant",
+                      tensorboard=False)
+    history = model.fit(x, y, validation_data=(x, y), epochs=30, verbose=0,
+                        callbacks=build_callbacks(cfg, str(tmp_path)))
+    return len(history.history["val_loss"])
+
+
+def test_early_stopping_waits_for_min_epochs(tmp_path):
+    assert _epochs_run(tmp_path / "free", 0) < 6  # patience 1 on a flat loss: stops almost at once
+    ran = _epochs_run(tmp_path / "held", 6)
+    assert 6 <= ran < 30  # at least min_epochs, and early stopping still stops after them
+
+
+def test_min_epochs_is_checked():
+    from edgeflow.config.base import ConfigError
+
+    with pytest.raises(ConfigError, match="min_epochs must be at least 0"):
+        TrainConfig(min_epochs=-1)
+    assert TrainConfig().min_epochs == 10
