@@ -10,8 +10,6 @@ BOX_LOSSES = ("sqrt", "iou")
 
 
 @dataclass(frozen=True)
-
-
 class DetectionConfig:
     """The YOLO detection pipeline: generated data, grid detector, loss, post-processing, blessing.
 

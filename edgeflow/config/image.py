@@ -13,8 +13,6 @@ FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 
 @dataclass(frozen=True)
-
-
 class ImageConfig:
     """Image pipeline inputs: images are decoded and resized inside the graph.
 
@@ -38,8 +36,6 @@ class ImageConfig:
                "limit_per_class", "must be at least 2 (or null for all)")
 
 @dataclass(frozen=True)
-
-
 class AugmentConfig:
     """Random image changes applied to the fit batches in training only (models/image/augment.py);
     the exported serving graph never has them. The defaults suit photos; where a flip changes
@@ -58,8 +54,6 @@ class AugmentConfig:
             check(0.0 <= getattr(self, name) < 1.0, name, "must be in [0, 1) (0 turns it off)")
 
 @dataclass(frozen=True)
-
-
 class ModelConfig:
     """A convolutional classifier: ``blocks`` x (conv, [bn], act, conv, [bn], act, pool), then a softmax head.
 
@@ -88,8 +82,6 @@ class ModelConfig:
         check(self.head in HEADS, "head", f"must be one of {', '.join(HEADS)}")
 
 @dataclass(frozen=True)
-
-
 class BaselineConfig:
     """The shallow baseline (logistic regression on the transformed features) the CNN must beat."""
 
@@ -101,8 +93,6 @@ class BaselineConfig:
                "must be in [-1, 1] (or null for no lift requirement)")
 
 @dataclass(frozen=True)
-
-
 class TuningConfig:
     """KerasTuner random search over the model controls (models/image/tuner.py), before the Trainer."""
 

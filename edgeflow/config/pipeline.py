@@ -22,8 +22,6 @@ from edgeflow.config.shared import (EDGETPU_ACTIVATIONS, DataConfig, Diagnostics
                                     OrchestrationConfig, ServingConfig, TrackingConfig, TrainConfig)
 
 @dataclass(frozen=True)
-
-
 class PipelineConfig:
     name: str = "image"
     output: str = "output"  # every run's metadata, artifacts, pushed models and MLflow store

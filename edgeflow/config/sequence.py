@@ -14,8 +14,6 @@ FORECAST_BASELINES = ("persistence", "seasonal_naive", "seasonal_drift", "holt_w
 
 
 @dataclass(frozen=True)
-
-
 class SequenceConfig:
     """The sequence pipeline: windows of a CSV series (forecast) or labelled sequences (classify).
 

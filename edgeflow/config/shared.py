@@ -15,8 +15,6 @@ DISTRIBUTE = ("auto", "none", "mirrored", "multi_worker")
 
 
 @dataclass(frozen=True)
-
-
 class DataConfig:
     """Where the data comes from and how it is split; shared by every pipeline."""
 
@@ -41,8 +39,6 @@ def check_model_controls(cfg) -> None:
     check(0.0 <= cfg.dropout < 1.0, "dropout", "must be in [0, 1)")
 
 @dataclass(frozen=True)
-
-
 class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
@@ -71,8 +67,6 @@ class TrainConfig:
         check(self.distribute in DISTRIBUTE, "distribute", f"must be one of {', '.join(DISTRIBUTE)}")
 
 @dataclass(frozen=True)
-
-
 class EvalConfig:
     min_accuracy: float = 0.9  # the model is blessed only above this eval accuracy ...
     max_regression: float = 0.0  # ... and no more than this below the last blessed model
@@ -86,8 +80,6 @@ class EvalConfig:
         check(isinstance(self.compare_across_data, bool), "compare_across_data", "must be true or false")
 
 @dataclass(frozen=True)
-
-
 class DiagnosticsConfig:
     """Training diagnostics (models/training/diagnostics.py), on a fixed probe batch of the training data."""
 
@@ -106,8 +98,6 @@ class DiagnosticsConfig:
         check(self.overfit_gap > 0, "overfit_gap", "must be above 0")
 
 @dataclass(frozen=True)
-
-
 class ServingConfig:
     model_name: Optional[str] = None  # TF Serving model name (default: the pipeline's name)
     root: Optional[str] = None  # default: <output>/serving; models land in <root>/<model_name>/<version>/
@@ -140,8 +130,6 @@ class ServingConfig:
         check(0.1 <= self.rest_timeout_s <= 3600.0, "rest_timeout_s", "must be between 0.1 and 3600 seconds")
 
 @dataclass(frozen=True)
-
-
 class TrackingConfig:
     enabled: bool = True
     uri: Optional[str] = None  # default: sqlite:///<output>/mlflow.db (embedded)
@@ -154,8 +142,6 @@ EDGE_TARGETS = ("cpu", "edgetpu")
 
 
 @dataclass(frozen=True)
-
-
 class ExportConfig:
     """EdgeExport: which TFLite variants to build from a blessed model, and which one to ship.
 
@@ -232,8 +218,6 @@ class ExportConfig:
         return self._names(self.fallback_variants) if self.auto else ()
 
 @dataclass(frozen=True)
-
-
 class OrchestrationConfig:
     """How runs reuse earlier work (see docs/scaling.md)."""
 
@@ -241,8 +225,6 @@ class OrchestrationConfig:
     warm_start: bool = False  # the Trainer starts from the last blessed model's weights (when shapes match)
 
 @dataclass(frozen=True)
-
-
 class KubeflowConfig:
     """``edgeflow compile <pipeline> --target kubeflow``: the container and the schedule of the spec."""
 
