@@ -66,3 +66,19 @@ def test_a_process_that_exits_with_its_run_open_leaves_it_failed_not_finished(cf
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 130, proc.stderr[-2000:]
     assert _status(cfg, proc.stdout.split()[-1]).info.status == "FAILED"
+
+
+def test_the_next_run_marks_a_run_killed_with_sigkill_failed(cfg):
+    # SIGKILL gives `edgeflow run` no chance to end its run: the next run on the folder, under the lock, does.
+    client = mlflow.tracking.MlflowClient(cfg.tracking_uri)
+    exp = client.create_experiment(cfg.experiment, (cfg.output_dir / "mlartifacts" / cfg.experiment).as_uri())
+    killed = client.create_run(exp).info.run_id
+    bad = cfg.output_dir / "bad"
+    for c in ("a", "b"):
+        (bad / c).mkdir(parents=True)
+    proc = subprocess.run([sys.executable, "-m", "edgeflow.pipelines.cli", "run", "image", "--preset", "tiny",
+                           "--output", str(cfg.output_dir), "--data", str(bad)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    run = client.get_run(killed)
+    assert run.info.status == "FAILED" and "killed" in run.data.tags["error"]
