@@ -139,4 +139,4 @@ def test_the_running_loop_applies_its_misfire_policy_to_a_run_that_overran(tmp_p
     finally:
         for s, h in handlers.items():
             signal.signal(s, h)
-    assert re.search(rf"schedule: image missed (?:[3-9]|\d{2,}) fire time\(s\) during the run; {decision}", caplog.text)
+    assert re.search(rf"schedule: image missed (?:[3-9]|\d{{2,}}) fire time\(s\) during the run; {decision}", caplog.text)
