@@ -7,7 +7,7 @@ Each loader returns an :class:`EdgeData`:
   model is wrapped);
 * ``x_eval``, ``y_eval``: inputs as the .tflite takes them, and the truth the task's metric reads;
 * ``train_seen``, ``eval_seen``: how many examples each split held; each loader reads a seeded
-  uniform sample of at most ``limits`` = (train, eval) examples (0: all), in bounded memory;
+  uniform sample of at most ``sampling.train`` / ``sampling.eval`` examples (0: all), in bounded memory;
 * ``wrap``: for a sequence model, the train-split standardization that is put around the Keras
   model in the graph, so the .tflite takes raw windows and (forecast) returns target units;
 * ``loss``: the fine-tuning loss, built in the converter's child process
