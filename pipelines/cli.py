@@ -213,6 +213,7 @@ def _compile(args) -> int:
 
 
 def _stop_on_sigterm(signum, frame):  # a SIGTERM run ends like Ctrl-C: MLflow marks it FAILED
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one must not cut the failure path short
     raise KeyboardInterrupt("stopped by SIGTERM")
 
 

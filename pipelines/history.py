@@ -3,7 +3,9 @@
 MLflow knows each run's status, start and end, its blessing and its error; ML Metadata knows
 which span the ExampleGen read (the ``span`` property of its execution). A run whose process
 died without ending its MLflow run (SIGKILL, power loss) stays RUNNING in MLflow; while nobody
-holds the pipeline's run lock, :func:`reap_stale_runs` marks such runs FAILED.
+holds the pipeline's run lock, :func:`reap_stale_runs` marks such runs FAILED: the scheduler
+before each run, and ``edgeflow run`` itself, under the lock, when its MLflow store is the embedded
+one of its output folder (a shared server's experiment may hold live runs of other output folders).
 """
 from __future__ import annotations
 
@@ -89,9 +91,10 @@ def list_runs(cfg: PipelineConfig, limit: int = 50) -> List[RunRecord]:
     return out
 
 
-def reap_stale_runs(cfg: PipelineConfig) -> int:
-    """Marks RUNNING MLflow runs FAILED when no process holds the pipeline's run lock; returns how many."""
-    if is_locked(run_lock_path(cfg)):
+def reap_stale_runs(cfg: PipelineConfig, lock_held: bool = False) -> int:
+    """Marks RUNNING MLflow runs FAILED when no other process holds the pipeline's run lock (`lock_held`:
+    the caller holds it, before its own run starts); returns how many."""
+    if not lock_held and is_locked(run_lock_path(cfg)):
         return 0
     client = _client(cfg)
     exp = client.get_experiment_by_name(cfg.experiment)

@@ -124,24 +124,28 @@ class Recorder:
 def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
     """Yields the active parent MLflow run (None with tracking off).
 
-    A failure inside marks the run FAILED with the error as a tag, then re-raises."""
+    The run's terminal status is written here and only here: FINISHED when the body returns,
+    FAILED (with the error as a tag) when anything stops it, a SIGTERM's KeyboardInterrupt included.
+    A run that is still open when the process exits is ended FAILED (:func:`_fail_open_runs_at_exit`),
+    never FINISHED by MLflow's own exit hook, and a FAILED run stays FAILED (:func:`end_status`)."""
     if not cfg.tracking.enabled:
         yield None
         return
     exported = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow = _connect(cfg)
+    _guard_exit()
     run = mlflow.start_run(run_name=cfg.name)
-    record = Recorder()
-    record("params", lambda: mlflow.log_params({k: ("null" if v is None else v)
-                                                for k, v in flatten(task_dict(cfg)).items()}))
-    record("config", lambda: mlflow.log_text(task_yaml(cfg), "config.yaml"))
-    record("tags", lambda: mlflow.set_tags({"git_commit": git_commit(), "edgeflow.pipeline": cfg.name}))
+    client, record, status = mlflow.tracking.MlflowClient(), Recorder(), "FAILED"
     try:
+        record("params", lambda: mlflow.log_params({k: ("null" if v is None else v)
+                                                    for k, v in flatten(task_dict(cfg)).items()}))
+        record("config", lambda: mlflow.log_text(task_yaml(cfg), "config.yaml"))
+        record("tags", lambda: mlflow.set_tags({"git_commit": git_commit(), "edgeflow.pipeline": cfg.name}))
         yield run
+        status = "FINISHED"
     except BaseException as err:
-        message = str(err)[:4000]
-        record("failure status", lambda: (fail_open_children(), mlflow.set_tag("error", message),
-                                          mlflow.end_run(status="FAILED")))
+        message = str(err)[:4000] or err.__class__.__name__
+        record("failure status", lambda: (fail_open_children(run), client.set_tag(run.info.run_id, "error", message)))
         raise
     finally:
         # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo that, or the next run in this
@@ -150,14 +154,56 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = exported
-    record("run status", lambda: mlflow.end_run(status="FINISHED"))
+        _end_fluent_runs(mlflow, client, run.info.run_id, status, record)
 
 
-def fail_open_children() -> None:
-    """The active run's children still RUNNING (a component that wrote its own record, then failed) -> FAILED."""
+def end_status(client, run_id: str, status: str) -> str:
+    """The status to end `run_id` with: `status`, unless the run already ended FAILED or KILLED
+    (by its own failure path, or by the reaper of a run whose process was gone): those stay."""
+    current = client.get_run(run_id).info.status
+    return current if current in ("FAILED", "KILLED") else status
+
+
+def _end_fluent_runs(mlflow, client, run_id: str, status: str, record: Recorder) -> None:
+    """Ends every run on MLflow's fluent stack down to `run_id`: children still open FAILED, the
+    parent with `status` (mlflow.end_run pops before it writes). With the store gone they stay open,
+    and :func:`_fail_open_runs_at_exit`, not MLflow's exit hook, has the last word."""
+    while not record.server_down and mlflow.active_run() is not None and mlflow.active_run().info.run_id != run_id:
+        record("an open child's status", lambda: mlflow.end_run(status="FAILED"))
+    if not record.server_down and mlflow.active_run() is not None:
+        record("the run status", lambda: mlflow.end_run(status=end_status(client, run_id, status)))
+    if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run_id:  # end_status failed
+        record("the run status", lambda: mlflow.end_run(status=status))
+
+
+def _fail_open_runs_at_exit() -> None:
+    """Registered after MLflow's own exit hook, so it runs first: a run still open when the process
+    exits did not reach its end in :func:`tracked_run` (stopped between the two), so it failed."""
     import mlflow
 
-    parent, client = mlflow.active_run(), mlflow.tracking.MlflowClient()
+    while mlflow.active_run() is not None:
+        try:
+            mlflow.end_run(status="FAILED")
+        except Exception:  # noqa: BLE001 - at exit, with the store gone, the reaper marks it later
+            pass
+
+
+_EXIT_GUARDED: List[bool] = []
+
+
+def _guard_exit() -> None:
+    if not _EXIT_GUARDED:
+        import atexit
+
+        atexit.register(_fail_open_runs_at_exit)  # after `import mlflow` registered MLflow's hook: runs first
+        _EXIT_GUARDED.append(True)
+
+
+def fail_open_children(parent) -> None:
+    """`parent`'s children still RUNNING (a component that wrote its own record, then failed) -> FAILED."""
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient()
     for r in client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
                                 "and attributes.status = 'RUNNING'"):
         client.set_terminated(r.info.run_id, "FAILED")

@@ -1,5 +1,6 @@
 """Fast checks of the scheduling pieces: spans, cron plans, locks, Beam args, strategies, cache lines."""
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,22 @@ def test_progress_reports_components_reused_from_cache(caplog):
         tfx_log.removeHandler(progress)
     assert progress.cached == ["A"]
     assert "[1/2] A reused from cache" in caplog.text and "[2/2] B done in" in caplog.text
+
+
+@pytest.mark.parametrize("policy, decision", [("run_once", "running once now"), ("skip", "skipped them")])
+def test_the_running_loop_applies_its_misfire_policy_to_a_run_that_overran(tmp_path, caplog, policy, decision):
+    import signal
+    import sys
+
+    class Overrunning(Scheduler):  # a real child process that outlasts three fire times of a 1 s schedule
+        def _command(self, job):
+            return [sys.executable, "-c", "import time; time.sleep(3.2)"]
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with caplog.at_level(logging.INFO, logger="edgeflow"):
+            Overrunning([Job("image", "* * * * * */1")], tmp_path, misfire=policy, grace=60, max_runs=1).run()
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    assert re.search(rf"schedule: image missed (?:[3-9]|\d{{2,}}) fire time\(s\) during the run; {decision}", caplog.text)

@@ -9,3 +9,14 @@ def test_a_second_run_in_one_process_uses_its_own_store(tmp_path, monkeypatch):
     tracking._connect(first)  # mlflow exports first's URI as MLFLOW_TRACKING_URI here
     second = load_config("detection", updates={"output": str(tmp_path / "b")})
     assert tracking.tracking_uri(second) == second.tracking_uri != first.tracking_uri
+
+
+def test_the_cli_reads_mlflow_tracking_uri_and_its_flag_wins(tmp_path, monkeypatch, capsys):
+    from edgeflow.pipelines.cli import main
+
+    env_uri, flag_uri = f"sqlite:///{tmp_path / 'env.db'}", f"sqlite:///{tmp_path / 'flag.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env_uri)
+    assert main(["models", "nope"]) == 1
+    assert f"no registered model 'nope' in {env_uri};" in capsys.readouterr().err
+    assert main(["models", "nope", "--tracking-uri", flag_uri]) == 1
+    assert f"no registered model 'nope' in {flag_uri};" in capsys.readouterr().err
