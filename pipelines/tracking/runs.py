@@ -72,6 +72,20 @@ def fingerprint(path: str) -> str:
     return digest.hexdigest()[:16]
 
 
+@contextmanager
+def _no_retries() -> Iterator[None]:
+    """MLflow's HTTP client gives up on the first failed request inside (it retries for minutes by default)."""
+    retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    try:
+        yield
+    finally:
+        if retries is None:
+            os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+        else:
+            os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = retries
+
+
 def _connect(cfg: PipelineConfig):
     import mlflow
 
@@ -79,24 +93,18 @@ def _connect(cfg: PipelineConfig):
     if uri.startswith("sqlite:"):
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # a server that is down: say so now, not in minutes
     try:
-        if mlflow.get_experiment_by_name(cfg.experiment) is None:
-            location = (cfg.output_dir / "mlartifacts" / cfg.experiment).as_uri() if uri.startswith("sqlite:") else None
-            mlflow.create_experiment(cfg.experiment, artifact_location=location)
-        mlflow.set_experiment(cfg.experiment)
-        from edgeflow.models.training.live_tracking import experiment_id
+        with _no_retries():  # a server that is down: say so now, not in minutes
+            if mlflow.get_experiment_by_name(cfg.experiment) is None:
+                location = (cfg.output_dir / "mlartifacts" / cfg.experiment).as_uri() if uri.startswith("sqlite:") else None
+                mlflow.create_experiment(cfg.experiment, artifact_location=location)
+            mlflow.set_experiment(cfg.experiment)
+            from edgeflow.models.training.live_tracking import experiment_id
 
-        experiment_id(mlflow.tracking.MlflowClient(), cfg.experiment)  # tagged: MLflow's UI opens its training view
+            experiment_id(mlflow.tracking.MlflowClient(), cfg.experiment)  # tagged: MLflow's UI opens its training view
     except Exception as err:  # noqa: BLE001 - any failure here means the store is unusable
         raise TrackingError(f"cannot reach the MLflow tracking store at {uri} ({err.__class__.__name__}); "
                             "start the server, fix --tracking-uri, or run with --no-tracking") from None
-    finally:
-        if retries is None:
-            os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
-        else:
-            os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = retries
     return mlflow
 
 
@@ -165,15 +173,23 @@ def end_status(client, run_id: str, status: str) -> str:
 
 
 def _end_fluent_runs(mlflow, client, run_id: str, status: str, record: Recorder) -> None:
-    """Ends every run on MLflow's fluent stack down to `run_id`: children still open FAILED, the
-    parent with `status` (mlflow.end_run pops before it writes). With the store gone they stay open,
-    and :func:`_fail_open_runs_at_exit`, not MLflow's exit hook, has the last word."""
-    while not record.server_down and mlflow.active_run() is not None and mlflow.active_run().info.run_id != run_id:
-        record("an open child's status", lambda: mlflow.end_run(status="FAILED"))
-    if not record.server_down and mlflow.active_run() is not None:
-        record("the run status", lambda: mlflow.end_run(status=end_status(client, run_id, status)))
-    if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run_id:  # end_status failed
-        record("the run status", lambda: mlflow.end_run(status=status))
+    """Empties MLflow's fluent stack down to `run_id`: children still open end FAILED, the parent
+    with `status` (or the FAILED/KILLED it already has). mlflow.end_run pops before it writes, so the
+    stack empties even with the store gone (the next run in this process starts clean); those writes
+    are then tried once, not retried for minutes, and the reaper marks the runs FAILED later."""
+    while (active := mlflow.active_run()) is not None:
+        parent = active.info.run_id == run_id
+        final = [status if parent else "FAILED"]
+        if parent:
+            record("the run's current status", lambda: final.__setitem__(0, end_status(client, run_id, status)))
+        try:
+            with _no_retries():
+                mlflow.end_run(status=final[0])
+        except Exception as err:  # noqa: BLE001 - popped already; only the status write was lost
+            record.unwritten.append("the run status" if parent else "an open child's status")
+            log.warning("MLflow: could not write the run status (%s: %s)", err.__class__.__name__, str(err)[:300])
+        if parent:
+            return
 
 
 def _fail_open_runs_at_exit() -> None:

@@ -117,6 +117,7 @@ def test_a_server_lost_mid_run_costs_only_named_records(mlflow_server, tmp_path,
         proc.wait(timeout=30)
         unwritten = log_results(cfg, tiny_image_run[1].results)
     assert "the train step" in unwritten and "the registered model" in unwritten
+    assert mlflow.active_run() is None  # the next run in this process starts clean
 
 
 def test_fingerprint_follows_content_not_location(tmp_path):
