@@ -7,9 +7,11 @@ from dataclasses import asdict, is_dataclass
 from typing import List, NamedTuple, Sequence
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import RESOLVER_STRATEGY_CLASS
 
 from edgeflow.components.shared.anomaly_gate import AnomalyGate
+from edgeflow.components.shared.atomic_push import AtomicPushExecutor
 from edgeflow.components.shared.lineage import KEY as LINEAGE_KEY, LatestBlessedSameLineage
 from edgeflow.config import PipelineConfig
 
@@ -99,8 +101,10 @@ def warm_start_inputs(cfg: PipelineConfig, last_blessed) -> dict:
 
 
 def serving_pusher(cfg: PipelineConfig, model, blessing):
-    """A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout."""
+    """A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout, whole
+    or not at all (components/shared/atomic_push.py)."""
     return tfx.components.Pusher(
+        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPushExecutor),
         model=model, model_blessing=blessing,
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=str(cfg.serving_root / cfg.model_name))))

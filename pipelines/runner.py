@@ -56,24 +56,12 @@ def run_pipeline(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> RunOutco
     from tfx import v1 as tfx
 
     from edgeflow.pipelines.tracking import runs as tracking
+    from edgeflow.pipelines.killed import reap_killed
     from edgeflow.pipelines.locks import pipeline_lock
 
     with pipeline_lock(cfg):  # never two runs of one pipeline on one output folder at once
-        _reap_killed_runs(cfg, tracking)
+        reap_killed(cfg, tracking.tracking_uri(cfg))
         return _run_locked(cfg, beam_args, tfx, tracking)
-
-
-def _reap_killed_runs(cfg: PipelineConfig, tracking) -> None:
-    """Runs of this output folder left RUNNING by a killed process (SIGKILL: no chance to end its run)
-    -> FAILED. Only in the embedded store: a shared server's experiment may hold other folders' live runs."""
-    if not (cfg.tracking.enabled and tracking.tracking_uri(cfg).startswith("sqlite:")):
-        return
-    from edgeflow.pipelines.history import reap_stale_runs
-
-    try:
-        reap_stale_runs(cfg, lock_held=True)
-    except Exception as err:  # noqa: BLE001 - a record to correct, never a reason not to run
-        log.warning("MLflow: could not mark killed runs FAILED (%s: %s)", err.__class__.__name__, str(err)[:300])
 
 
 def _run_locked(cfg: PipelineConfig, beam_args: Sequence[str], tfx, tracking) -> RunOutcome:

@@ -2,6 +2,8 @@
 (tiny preset, ~30 s on 2 cores) so every test that needs a trained, pushed model reuses it."""
 import edgeflow  # noqa: F401 - environment first (legacy Keras, quiet TF)
 
+import os
+
 import pytest
 
 from edgeflow.config import load_config
@@ -18,6 +20,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_tracking_uri_restored():
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; a test that connects outside tracked_run
+    must not hand its store to the subprocesses of later tests (the CLI reads that variable)."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 @pytest.fixture(scope="session")
