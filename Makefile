@@ -6,13 +6,16 @@ PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 ARGS    ?=
 
-.PHONY: run test test-fast lint ui bench bench-serving bench-detection bench-training clean
+.PHONY: run test test-fast test-faults lint ui bench bench-serving bench-detection bench-training clean
 
 run: $(STAMP)
 	$(VENV)/bin/edgeflow run image $(ARGS)
 
 test: $(STAMP) lint
-	$(VENV)/bin/pytest -q --durations=15 $(ARGS)
+	$(VENV)/bin/pytest -q --durations=15 -m "not faults" $(ARGS)
+
+test-faults: $(STAMP)  # SIGKILL at each pipeline step, then a rerun (about ten minutes); more rounds: benchmarks/fault_injection.py
+	$(VENV)/bin/pytest -q -m faults $(ARGS)
 
 test-fast: $(STAMP) lint
 	$(VENV)/bin/pytest -q -m "not e2e and not slow" $(ARGS)

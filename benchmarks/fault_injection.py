@@ -2,25 +2,27 @@
 
     .venv/bin/python benchmarks/fault_injection.py [--rounds 30] [--output DIR] [--seed 0]
 
-Each round: the data folder changes by one image (so every step runs again, nothing is reused from
-TFX's cache), `edgeflow run image --preset tiny` starts in its own process group, and when the
-console says the round's step has started, a random delay within that step's measured length later
-the whole group gets SIGKILL (the converter children of EdgeExport included: a power cut, not a
-polite stop). Then, before anything else runs, and after the rerun that follows:
+Kills come in chains, one per pass over the kill points. For each point in turn,
+`edgeflow run image --preset tiny` starts in its own process group and, when the console says that
+step has started, a random part of the step's measured length later, the whole group gets SIGKILL
+(EdgeExport's converter children included: a power cut, not a polite stop); the Pusher, shorter than
+a console line takes to arrive, is killed the moment its staging folder appears. A chain's first
+attempt runs without TFX's cache (every step runs again); each later one is the previous one's rerun
+with ``pipeline.cache=true``, so kills land while a run recovers from the last kill, reusing the steps
+it had finished. After every kill:
 
 * the serving root holds no partial version: every integer version folder has its ``saved_model.pb``
   and loads with ``tf.saved_model.load`` (so ``edgeflow serve``, which reads the same layout, never
   loads one);
-* the rerun (``pipeline.cache=true``, so it reuses what the killed run had finished) exits 0 and
-  blesses;
-* MLflow holds no RUNNING run and the killed run reads FAILED; ML Metadata holds no NEW or RUNNING
-  execution;
-* every earlier MLflow run keeps its status, every registered version is still there, every earlier
-  serving version is byte-identical.
+* every MLflow run from before the chain keeps its status, every registered version is still
+  there, every serving version is byte-identical.
 
-Steps are taken in turn (so 30 rounds kill each of the 13 points at least twice); `mlflow` is the
-record written after the Pusher. Prints one line per round and a summary table; exits 1 if anything
-was lost.
+After each chain, a rerun runs to the end; it must exit 0 and bless, MLflow must hold no RUNNING run
+and every killed run must read FAILED, ML Metadata must hold no NEW or RUNNING execution, and
+nothing from before the chain may be lost.
+
+`--rounds` kills in all (30: each of the 13 points at least twice); `mlflow` is the record written
+after the Pusher. Prints one line per kill and per chain, then a summary; exits 1 on any problem.
 """
 from __future__ import annotations
 
@@ -30,7 +32,6 @@ import os
 import queue
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -42,7 +43,7 @@ from pathlib import Path
 STEPS = ["ImageFolderExampleGen", "LatestBlessedModel", "StatisticsGen", "SchemaGen", "ExampleValidator",
          "AnomalyGate", "Transform", "Trainer", "Evaluator", "ShallowBaseline", "EdgeExport", "Pusher", "mlflow"]
 START = re.compile(r"^\[\d+/\d+\] (\w+) \.\.\.$")
-DONE = re.compile(r"^\[\d+/\d+\] (\w+) done in ([\d.]+)s$")
+DONE = re.compile(r"^\[\d+/\d+\] (\w+) (?:done|reused from cache) in ([\d.]+)s$")
 
 
 def edgeflow_run(out: Path, data: Path, cache: bool) -> list:
@@ -60,8 +61,9 @@ def step_seconds(console: str) -> dict:
     return {m.group(1): float(m.group(2)) for m in map(DONE.match, console.splitlines()) if m}
 
 
-def kill_during(cmd: list, step: str, lengths: dict, rng: random.Random) -> tuple:
-    """Runs `cmd` until `step` starts, waits a random part of its length, SIGKILLs the group.
+def kill_during(cmd: list, step: str, lengths: dict, rng: random.Random, serving: Path) -> tuple:
+    """Runs `cmd` until `step` starts, waits a random part of its length, SIGKILLs the group (the
+    Pusher, shorter than a console line takes to arrive: the moment its staging folder appears).
     Returns (the step that was running at the kill, the delay, whether the kill landed)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -84,6 +86,10 @@ def kill_during(cmd: list, step: str, lengths: dict, rng: random.Random) -> tupl
                 if hit and armed_at is None:
                     armed_at, delay = time.time(), rng.uniform(0, max(lengths.get(step, 1.0), 0.2))
                     current = "mlflow" if step == "mlflow" else current
+                    if step == "Pusher" and _staging_seen(serving, proc):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait(timeout=60)
+                        return "Pusher (copying)", time.time() - armed_at, True
             if armed_at is not None and time.time() - armed_at >= delay:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=60)
@@ -93,6 +99,15 @@ def kill_during(cmd: list, step: str, lengths: dict, rng: random.Random) -> tupl
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _staging_seen(serving: Path, proc, timeout: float = 10.0) -> bool:
+    end = time.time() + timeout
+    while time.time() < end and proc.poll() is None:
+        if any(serving.glob(".staging-*/*")):
+            return True
+        time.sleep(0.001)
+    return False
 
 
 def snapshot(out: Path) -> dict:
@@ -151,19 +166,6 @@ def lost_records(before: dict, after: dict, killed: set) -> list:
     return lost
 
 
-def change_data(data: Path, spare: Path, round_no: int) -> None:
-    """Moves one image between the data folder and a spare folder: new data, so no step is reused."""
-    cls = sorted(p for p in data.iterdir() if p.is_dir())[round_no % 10]
-    parked = spare / cls.name
-    parked.mkdir(parents=True, exist_ok=True)
-    if any(parked.iterdir()):
-        for f in list(parked.iterdir()):
-            shutil.move(str(f), cls / f.name)
-    else:
-        f = sorted(cls.iterdir())[0]
-        shutil.move(str(f), parked / f.name)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=30)
@@ -182,7 +184,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     work = Path(args.output or tempfile.mkdtemp(prefix="edgeflow-faults-"))
     data = write_digits_folder(work / "data", args.per_class)
-    out, spare = work / "out", work / "spare"
+    out = work / "out"
     t0 = time.time()
     rc, console = run_to_end(edgeflow_run(out, data, cache=False))
     if rc != 0:
@@ -191,42 +193,52 @@ def main() -> int:
     lengths = {**step_seconds(console), "mlflow": 3.0}
     print(f"first run: {time.time() - t0:.0f}s; step seconds " + ", ".join(f"{k} {v:.1f}" for k, v in lengths.items()),
           flush=True)
-    rows, problems = [], []
-    for i in range(args.rounds):
-        step = steps[i % len(steps)]
-        change_data(data, spare, i)
-        before = snapshot(out)
-        t = time.time()
-        at, delay, killed = kill_during(edgeflow_run(out, data, cache=True), step, lengths, rng)
-        partial = partial_versions(out)
-        running = [r for r, s in snapshot(out)["runs"].items() if s == "RUNNING"]
+    kills, chains, problems = [], [], []
+    chain_steps = [steps[i:i + len(steps)] for i in range(0, args.rounds, len(steps))]
+    chain_steps[-1] = chain_steps[-1][:args.rounds - len(steps) * (len(chain_steps) - 1)]
+    for c, planned in enumerate(chain_steps):
+        before, killed_runs, t = snapshot(out), set(), time.time()
+        for j, step in enumerate(planned):
+            at, delay, landed = kill_during(edgeflow_run(out, data, cache=j > 0), step, lengths, rng,
+                                            out / "serving" / "image")
+            now = snapshot(out)
+            killed_runs |= {r for r, s in now["runs"].items() if s == "RUNNING"}
+            kill = {"round": len(kills) + 1, "step": step, "killed in": at, "delay": delay, "landed": landed,
+                    "partial": partial_versions(out), "lost": lost_records(before, now, killed_runs)}
+            kills.append(kill)
+            print(f"kill {kill['round']:2d}  at {step:22s} +{delay:5.1f}s  running: {at:24s}  partial versions "
+                  f"{len(kill['partial'])}  earlier records lost {len(kill['lost'])}", flush=True)
+            if kill["partial"] or kill["lost"] or not landed:
+                problems.append((kill, ""))
         rc, console = run_to_end(edgeflow_run(out, data, cache=True))
         after = snapshot(out)
-        blessed = "blessed:  yes" in console
-        still_running = [r for r, s in after["runs"].items() if s == "RUNNING"]
-        not_failed = [r for r in running if after["runs"].get(r) != "FAILED"]
-        row = {"round": i + 1, "step": step, "killed in": at, "delay": delay, "partial": len(partial) + len(partial_versions(out)),
-               "rerun rc": rc, "blessed": blessed, "left RUNNING": len(still_running) + len(not_failed),
-               "open executions": len(open_executions(out)), "lost": lost_records(before, after, set(running)),
-               "seconds": time.time() - t}
-        rows.append(row)
-        print(f"round {i + 1:2d}  kill at {step:22s} +{delay:5.1f}s  ran: {at:22s}  partial versions {row['partial']}  "
-              f"rerun rc {rc} blessed {'yes' if blessed else 'no '}  RUNNING after {row['left RUNNING']}  "
-              f"open MLMD executions {row['open executions']}  lost {len(row['lost'])}  {row['seconds']:.0f}s", flush=True)
-        if rc != 0 or row["partial"] or row["left RUNNING"] or row["open executions"] or row["lost"] or not killed:
-            problems.append((row, console[-2000:] if rc != 0 else ""))
-    print(f"\n{len(rows)} rounds in {time.time() - t0:.0f}s")
-    print(f"{'killed during':24} {'kills':>5}")
+        chain = {"chain": c + 1, "kills": len(planned), "rerun rc": rc, "blessed": "blessed:  yes" in console,
+                 "left RUNNING": sorted(r for r, s in after["runs"].items() if s == "RUNNING"),
+                 "killed not FAILED": sorted(r for r in killed_runs if after["runs"].get(r) != "FAILED"),
+                 "open executions": open_executions(out), "partial": partial_versions(out),
+                 "lost": lost_records(before, after, killed_runs), "seconds": time.time() - t}
+        chains.append(chain)
+        print(f"chain {c + 1}: {len(planned)} kills, then the rerun: rc {rc}, blessed {'yes' if chain['blessed'] else 'no'}; "
+              f"runs RUNNING {len(chain['left RUNNING'])}, killed runs not FAILED {len(chain['killed not FAILED'])} "
+              f"of {len(killed_runs)}, open ML Metadata executions {len(chain['open executions'])}, partial versions "
+              f"{len(chain['partial'])}, earlier records lost {len(chain['lost'])}  ({chain['seconds']:.0f}s)", flush=True)
+        if rc != 0 or not chain["blessed"] or any(chain[k] for k in ("left RUNNING", "killed not FAILED",
+                                                                        "open executions", "partial", "lost")):
+            problems.append((chain, console[-3000:]))
+    print(f"\n{len(kills)} kills in {len(chains)} chains, {time.time() - t0:.0f}s")
+    print(f"{'running at the kill':26} {'kills':>5}")
     for name in STEPS + ["between steps", "finished before the kill"]:
-        n = sum(r["killed in"] == name for r in rows)
+        n = sum(k["killed in"] == name for k in kills)
         if n:
-            print(f"{name:24} {n:5d}")
-    print(f"partial versions seen: {sum(r['partial'] for r in rows)}; runs left RUNNING: "
-          f"{sum(r['left RUNNING'] for r in rows)}; open ML Metadata executions: {sum(r['open executions'] for r in rows)}; "
-          f"earlier records lost: {sum(len(r['lost']) for r in rows)}; reruns completed: "
-          f"{sum(r['rerun rc'] == 0 for r in rows)}/{len(rows)}, blessed {sum(r['blessed'] for r in rows)}/{len(rows)}")
+            print(f"{name:26} {n:5d}")
+    print(f"partial versions seen: {sum(len(k['partial']) for k in kills) + sum(len(c['partial']) for c in chains)}; "
+          f"runs left RUNNING after a rerun: {sum(len(c['left RUNNING']) for c in chains)}; killed runs not FAILED: "
+          f"{sum(len(c['killed not FAILED']) for c in chains)}; open ML Metadata executions: "
+          f"{sum(len(c['open executions']) for c in chains)}; earlier records lost: "
+          f"{sum(len(k['lost']) for k in kills) + sum(len(c['lost']) for c in chains)}; reruns completed "
+          f"{sum(c['rerun rc'] == 0 for c in chains)}/{len(chains)}, blessed {sum(c['blessed'] for c in chains)}/{len(chains)}")
     for row, tail in problems:
-        print(f"PROBLEM round {row['round']}: {row}\n{tail}")
+        print(f"PROBLEM: {row}\n{tail}")
     return 1 if problems else 0
 
 
