@@ -60,6 +60,16 @@ def experiment_id(client, name: str, artifact_location: Optional[str] = None) ->
     return exp_id
 
 
+def artifact_location(uri: str, experiment: str) -> Optional[str]:
+    """For a local sqlite store, ``<store's folder>/mlartifacts/<experiment>`` (where the local runner puts
+    them too), not ``./mlruns`` of whatever folder the step runs in; None (the server decides) otherwise."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    from pathlib import Path
+
+    return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts" / experiment).as_uri()
+
+
 def _find(client, exp_id: str, where: str, parent: Optional[str]):
     runs = client.search_runs([exp_id], where, max_results=50)
     runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent]
@@ -71,7 +81,7 @@ def step_run(client, target: TrackingTarget, step: str) -> str:
 
     A parent created here (no runner around the pipeline) is marked FINISHED at once: MLflow takes
     records into a finished run, and a run that no one ends would otherwise stay RUNNING for ever."""
-    exp_id = experiment_id(client, target.experiment)
+    exp_id = experiment_id(client, target.experiment, artifact_location(target.uri, target.experiment))
     parent = _find(client, exp_id, f"tags.`{RUN_ID_TAG}` = '{target.pipeline_run_id}'", None)
     if parent is None:
         parent = client.create_run(exp_id, run_name=target.pipeline, tags={

@@ -17,7 +17,7 @@ from edgeflow.models.training.skeleton import train as train_model
 from edgeflow.pipelines.tracking.runs import fingerprint
 from tests.models.training.test_callbacks import KilledAfter
 from tests.models.training.test_skeleton import _train_cfg, image_task, no_export
-from tests.pipelines.test_tracking import free_port, mlflow_server  # noqa: F401 - the real server on loopback
+from tests.mlflow_server import free_port
 
 
 def tracked_fn_args(tmp_path, uri: str, run_id: str = "2026-12-01T20:00:00.000001"):
@@ -74,7 +74,7 @@ def poll(what: str, fn, thread: threading.Thread, seconds: float = 900):
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_epochs_are_in_mlflow_while_the_trainer_runs(mlflow_server, tmp_path):  # noqa: F811
+def test_epochs_are_in_mlflow_while_the_trainer_runs(mlflow_server, tmp_path):
     from edgeflow.pipelines.runner import run_pipeline
 
     url, _ = mlflow_server
