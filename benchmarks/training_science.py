@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
-from edgeflow.components.image.shallow_baseline import fit_logistic_regression
+from edgeflow.components.image.shallow_baseline import logistic_regression
 from edgeflow.models.training.callbacks import build_callbacks
 from edgeflow.models.image.model import build_cnn
 from edgeflow.models.controls import configured_cures
@@ -111,7 +111,7 @@ def main():
 def holdout(cfg, x, y, classes, out):
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, stratify=y, random_state=cfg.train.seed)
     t0 = time.time()
-    shallow = fit_logistic_regression(x_tr.reshape(len(x_tr), -1), y_tr, x_te.reshape(len(x_te), -1), y_te)
+    shallow = logistic_regression(x_tr.reshape(len(x_tr), -1), y_tr).score(x_te.reshape(len(x_te), -1), y_te)
     t1 = time.time()
     cnn = train_fold(cfg, x_tr, y_tr, x_te, y_te, len(classes), f"{out}/holdout")
     t2 = time.time()

@@ -8,6 +8,8 @@ detection evaluators, the trainers) goes through this module:
 * :func:`iter_examples`: the records one by one as ``tf.train.Example`` protos (any features);
 * :func:`iter_batches`: batches parsed with a feature spec, as numpy arrays;
 * :func:`read_split`: those batches stacked into one array per feature (the whole split in memory);
+* :func:`sample_split`: a seeded uniform sample of at most ``k`` of them, in bounded memory;
+* :func:`sample_examples`: the same for ``tf.train.Example`` protos;
 * :func:`read_all_features`: every feature of every example, stacked, without a spec (small sets).
 
 All of them stream through ``tf.data`` and stop after ``limit`` examples when one is given.
@@ -15,7 +17,7 @@ All of them stream through ``tf.data`` and stop after ``limit`` examples when on
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -72,6 +74,50 @@ def read_split(source: Source, spec: dict, limit: Optional[int] = None) -> Dict[
             parts[key].append(batch[key])
     return {key: np.concatenate(parts[key]) if parts[key]
             else np.zeros((0, *spec[key].shape), spec[key].dtype.as_numpy_dtype) for key in spec}
+
+
+def sample_split(source: Source, spec: dict, k: int, seed: int = 0,
+                 batch_size: int = 512) -> Tuple[Dict[str, np.ndarray], int]:
+    """(``{key: (n, *shape)}``: a uniform sample of at most `k` examples of `source` parsed with
+    `spec`, how many examples the split held). All of them when `k` is 0 or the split is smaller.
+    Drawn with `seed` by reservoir sampling, so memory holds `k` examples whatever the size of the
+    split; the sample's order is the reservoir's, not the file's."""
+    if not k:
+        rows = read_split(source, spec)
+        return rows, len(next(iter(rows.values()))) if rows else 0
+    rng = np.random.default_rng(seed)
+    store: Dict[str, np.ndarray] = {}
+    seen = 0
+    for batch in iter_batches(source, spec, batch_size):
+        n = len(next(iter(batch.values())))
+        index = np.arange(seen, seen + n)
+        if not store:
+            store = {key: np.zeros((k, *value.shape[1:]), value.dtype) for key, value in batch.items()}
+        slot = np.where(index < k, index, (rng.random(n) * (index + 1)).astype(np.int64))  # Algorithm R
+        keep = slot < k
+        for key, value in batch.items():
+            store[key][slot[keep]] = value[keep]  # a later row in the same batch wins, as row by row
+        seen += n
+    if not store:
+        store = read_split(source, spec)  # an empty split: empty arrays of the spec's shapes
+    return {key: value[:min(k, seen)] for key, value in store.items()}, seen
+
+
+def sample_examples(source: Source, k: int, seed: int = 0) -> Tuple[List, int]:
+    """(a uniform sample of at most `k` records of `source` as ``tf.train.Example`` (all when `k`
+    is 0), how many the split held), by reservoir sampling with `seed`."""
+    rng = np.random.default_rng(seed)
+    kept: List = []
+    seen = 0
+    for example in iter_examples(source):
+        if not k or seen < k:
+            kept.append(example)
+        else:
+            slot = int(rng.integers(0, seen + 1))
+            if slot < k:
+                kept[slot] = example
+        seen += 1
+    return kept, seen
 
 
 def read_all_features(source: Source, limit: Optional[int] = None) -> Dict[str, np.ndarray]:

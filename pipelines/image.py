@@ -108,7 +108,8 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
             transform_graph=transform.outputs["transform_graph"],
             evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
             feature=IMAGE_FEATURE, min_lift=cfg.baseline.min_lift or 0.0,
-            require_lift=int(cfg.baseline.min_lift is not None), seed=cfg.train.seed)
+            require_lift=int(cfg.baseline.min_lift is not None), seed=cfg.train.seed,
+            max_examples=cfg.baseline.max_examples)
         extra, blessing = [shallow], shallow.outputs["lift_blessing"]
     pusher = serving_pusher(cfg, trainer.outputs["model"], blessing)
     # A blessed model also leaves as measured .tflite variants (TFMOT + TFLite), one shipped by policy.

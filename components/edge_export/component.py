@@ -47,7 +47,7 @@ def EdgeExport(model_run: tfx.dsl.components.InputArtifact[ModelRun],
                task_config: tfx.dsl.components.Parameter[str] = "{}",
                seed: tfx.dsl.components.Parameter[int] = 42) -> None:
     """Builds, measures and writes the TFLite variants of a blessed model."""
-    from edgeflow.components.edge_export.data import load_edge_data
+    from edgeflow.components.edge_export.data import Sampling, load_edge_data
     from edgeflow.models.training.bare_model import KERAS_MODEL
     from edgeflow.components.edge_export.export import export_edge_models, load_keras
     from edgeflow.components.edge_export.tracking import log_edge_report
@@ -59,7 +59,8 @@ def EdgeExport(model_run: tfx.dsl.components.InputArtifact[ModelRun],
     cfg = from_dict(ExportConfig, json.loads(export_config), "export.")
     keras_path = f"{model_run.uri}/{KERAS_MODEL}"
     data = load_edge_data(pipeline, load_keras(keras_path), model_run.uri, examples.uri,
-                          transform_graph.uri if transform_graph else None, json.loads(task_config), json.loads(labels))
+                          transform_graph.uri if transform_graph else None, json.loads(task_config), json.loads(labels),
+                          Sampling(cfg.max_train_examples, cfg.max_eval_examples, seed))
     report = export_edge_models(keras_path, data, cfg, edge_models.uri, seed)
     edge_models.set_int_custom_property("exported", 1)
     edge_models.set_string_custom_property("shipped", report["shipped"] or "")

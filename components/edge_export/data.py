@@ -6,6 +6,8 @@ Each loader returns an :class:`EdgeData`:
   fine-tune on them; int8 calibration uses ``x_train``, mapped back to raw values when the
   model is wrapped);
 * ``x_eval``, ``y_eval``: inputs as the .tflite takes them, and the truth the task's metric reads;
+* ``train_seen``, ``eval_seen``: how many examples each split held; each loader reads a seeded
+  uniform sample of at most ``sampling.train`` / ``sampling.eval`` examples (0: all), in bounded memory;
 * ``wrap``: for a sequence model, the train-split standardization that is put around the Keras
   model in the graph, so the .tflite takes raw windows and (forecast) returns target units;
 * ``loss``: the fine-tuning loss, built in the converter's child process
@@ -27,7 +29,7 @@ import numpy as np
 from edgeflow.components.edge_export.tasks import (EdgeTask, classification_task, detection_task, forecast_task,
                                             image_preprocessing)
 from edgeflow.components.edge_export.variants import ConversionError
-from edgeflow.models.splits import read_split, split_dir
+from edgeflow.models.splits import sample_split, split_dir
 from edgeflow.models.training.bare_model import KERAS_DIR
 
 DETECTION_META = os.path.join(KERAS_DIR, "detection.json")  # anchors etc., beside the detection Keras model
@@ -43,27 +45,44 @@ class EdgeData:
     loss: dict
     wrap: Optional[dict] = None
     input_name: str = "image"
+    train_seen: int = 0
+    eval_seen: int = 0
 
 
-def load_transformed_split(split_path: str, input_shape: Sequence[int], limit: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Transformed image tf.Examples of one split -> x (N, H, W, C) float32, y (N,) int64."""
+@dataclass(frozen=True)
+class Sampling:
+    """At most `train` / `eval` examples of each split (0: all), drawn with `seed`."""
+
+    train: int = 0
+    eval: int = 0
+    seed: int = 0
+
+    def limit(self, split: str) -> int:
+        return self.train if split == "train" else self.eval
+
+
+def load_transformed_split(split_path: str, input_shape: Sequence[int], limit: int = 0,
+                           seed: int = 0) -> Tuple[np.ndarray, np.ndarray, int]:
+    """Transformed image tf.Examples of one split (a sample of at most `limit`, 0: all) -> x (n, H, W, C)
+    float32, y (n,) int64, and how many examples the split held."""
     import tensorflow as tf
 
     from edgeflow.models.features import LABEL_KEY
     from edgeflow.models.features import IMAGE_FEATURE
 
-    rows = read_split(split_path, {IMAGE_FEATURE: tf.io.FixedLenFeature(list(input_shape), tf.float32),
-                                   LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}, limit)
-    return rows[IMAGE_FEATURE], rows[LABEL_KEY]
+    rows, seen = sample_split(split_path, {IMAGE_FEATURE: tf.io.FixedLenFeature(list(input_shape), tf.float32),
+                                           LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}, limit, seed)
+    return rows[IMAGE_FEATURE], rows[LABEL_KEY], seen
 
 
-def image_data(model, train_dir: str, eval_dir: str, labels: Sequence[str]) -> EdgeData:
+def image_data(model, train_dir: str, eval_dir: str, labels: Sequence[str], sampling: Sampling = Sampling()) -> EdgeData:
     shape = tuple(model.input_shape[1:])
-    x_train, y_train = load_transformed_split(train_dir, shape)
-    x_eval, y_eval = load_transformed_split(eval_dir, shape)
+    x_train, y_train, train_seen = load_transformed_split(train_dir, shape, sampling.train, sampling.seed)
+    x_eval, y_eval, eval_seen = load_transformed_split(eval_dir, shape, sampling.eval, sampling.seed)
     h, w, c = shape
     task = classification_task(labels, image_preprocessing(h, w, c))
-    return EdgeData(task, x_train, y_train, x_eval, y_eval, {"kind": "sparse_categorical_crossentropy"})
+    return EdgeData(task, x_train, y_train, x_eval, y_eval, {"kind": "sparse_categorical_crossentropy"},
+                    train_seen=train_seen, eval_seen=eval_seen)
 
 
 # ---- sequence ---------------------------------------------------------------------------
@@ -107,7 +126,8 @@ def transform_statistics(transform_graph_uri: str, window: int, features: int) -
     return (-z[0] * std).astype(np.float32), std.astype(np.float32)
 
 
-def sequence_data(model, examples_uri: str, transform_graph_uri: str, config: dict, labels: Sequence[str]) -> EdgeData:
+def sequence_data(model, examples_uri: str, transform_graph_uri: str, config: dict, labels: Sequence[str],
+                  sampling: Sampling = Sampling()) -> EdgeData:
     """config: ``task``, ``window``, ``horizon``, ``features`` (column names), ``target``, ``target_index``."""
     import tensorflow as tf
 
@@ -119,8 +139,10 @@ def sequence_data(model, examples_uri: str, transform_graph_uri: str, config: di
                              else (LABEL_KEY, tf.io.FixedLenFeature([], tf.int64)))
     spec = {WINDOW_KEY: tf.io.FixedLenFeature([window * n], tf.float32), truth_key: truth_spec}
 
+    seen = {}
+
     def split(name):
-        rows = read_split(split_dir(examples_uri, name), spec)
+        rows, seen[name] = sample_split(split_dir(examples_uri, name), spec, sampling.limit(name), sampling.seed)
         return rows[WINDOW_KEY].reshape(-1, window, n), rows[truth_key]
 
     (x_train, y_train), (x_eval, y_eval) = split("train"), split("eval")
@@ -137,14 +159,15 @@ def sequence_data(model, examples_uri: str, transform_graph_uri: str, config: di
                                            "in this order (no scaling: the model standardizes them itself)")
         loss = {"kind": "sparse_categorical_crossentropy"}
     del model  # the shape comes from the config; the signature matches the loaders of other pipelines
-    return EdgeData(task, (x_train - mean) / std, y_train, x_eval, y_eval, loss, wrap, input_name="window")
+    return EdgeData(task, (x_train - mean) / std, y_train, x_eval, y_eval, loss, wrap, input_name="window",
+                    train_seen=seen["train"], eval_seen=seen["eval"])
 
 
 # ---- detection --------------------------------------------------------------------------
 
-def detection_data(model, examples_uri: str, meta_path: str, config: dict) -> EdgeData:
+def detection_data(model, examples_uri: str, meta_path: str, config: dict, sampling: Sampling = Sampling()) -> EdgeData:
     """config: the pipeline's ``detection`` section (loss weights); anchors etc. from the trainer's `meta_path`."""
-    from edgeflow.models.detection.examples import decode_images, read_detection_examples
+    from edgeflow.models.detection.examples import decode_images, sample_detection_examples
     from edgeflow.models.detection.targets import encode_targets
 
     with open(meta_path) as f:
@@ -152,8 +175,10 @@ def detection_data(model, examples_uri: str, meta_path: str, config: dict) -> Ed
     anchors = np.asarray(meta["anchors"], np.float32).reshape(-1, 2)
     size, channels, names = meta["image_size"], meta["channels"], meta["class_names"]
 
+    seen = {}
+
     def split(name):
-        data = read_detection_examples(split_dir(examples_uri, name))
+        data, seen[name] = sample_detection_examples(split_dir(examples_uri, name), sampling.limit(name), sampling.seed)
         return data, decode_images(data.encoded, size, channels)
 
     (train, x_train), (evals, x_eval) = split("train"), split("eval")
@@ -163,19 +188,20 @@ def detection_data(model, examples_uri: str, meta_path: str, config: dict) -> Ed
                           meta["max_detections"], image_preprocessing(size, size, channels))
     loss = {"kind": "yolo", "anchors": anchors.tolist(), "lambda_coord": config.get("lambda_coord", 5.0),
             "lambda_noobj": config.get("lambda_noobj", 0.5), "box_loss": config.get("box_loss", "sqrt")}
-    return EdgeData(task, x_train, y_train, x_eval, (evals.boxes, evals.classes), loss)
+    return EdgeData(task, x_train, y_train, x_eval, (evals.boxes, evals.classes), loss,
+                    train_seen=seen["train"], eval_seen=seen["eval"])
 
 
 def load_edge_data(pipeline: str, model, model_run_uri: str, examples_uri: str, transform_graph_uri: Optional[str],
-                   config: dict, labels: Sequence[str]) -> EdgeData:
-    """The loader of `pipeline` ("image", "sequence" or "detection")."""
+                   config: dict, labels: Sequence[str], sampling: Sampling = Sampling()) -> EdgeData:
+    """The loader of `pipeline` ("image", "sequence" or "detection"), reading `sampling`'s share of each split."""
     if pipeline == "image":
-        return image_data(model, split_dir(examples_uri, "train"), split_dir(examples_uri, "eval"), labels)
+        return image_data(model, split_dir(examples_uri, "train"), split_dir(examples_uri, "eval"), labels, sampling)
     if pipeline == "sequence":
         if not transform_graph_uri:
             raise ConversionError("the sequence EdgeExport needs the Transform graph (train statistics); "
                                   "wire transform_graph=transform.outputs['transform_graph']")
-        return sequence_data(model, examples_uri, transform_graph_uri, config, labels)
+        return sequence_data(model, examples_uri, transform_graph_uri, config, labels, sampling)
     if pipeline == "detection":
-        return detection_data(model, examples_uri, os.path.join(model_run_uri, DETECTION_META), config)
+        return detection_data(model, examples_uri, os.path.join(model_run_uri, DETECTION_META), config, sampling)
     raise ConversionError(f"EdgeExport does not know the pipeline {pipeline!r}; use image, sequence or detection")

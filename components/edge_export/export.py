@@ -123,6 +123,9 @@ def export_edge_models(keras_path: str | Path, data: EdgeData, cfg: ExportConfig
     np.savez(work / "train.npz", x=data.x_train, y=data.y_train)
     settings = {**asdict(cfg), "seed": seed, "loss": data.loss, "wrap": data.wrap, "input_name": data.input_name,
                 "integer_io": cfg.edgetpu_input_type if cfg.target == "edgetpu" else "int8"}
+    log.info("  edge: scoring on %d of %d eval examples, fine-tuning and calibrating on %d of %d train examples "
+             "(seed %d; export.max_eval_examples, export.max_train_examples)", len(data.x_eval),
+             data.eval_seen or len(data.x_eval), len(data.x_train), data.train_seen or len(data.x_train), seed)
     keras = keras_reference(reference, data.x_eval, data.y_eval, task)
     rows = _build_and_score(keras_path, work / "train.npz", conversion_jobs(cfg.variant_names), settings, cfg, out,
                             data, keras)
@@ -139,7 +142,10 @@ def export_edge_models(keras_path: str | Path, data: EdgeData, cfg: ExportConfig
     shipped = choose_variant(rows, cfg.target, cfg.max_metric_change)
     report = {"task": task.kind, "metric": task.metric_name,
               "keras": {task.metric_name: keras["metric"], "latency_ms": keras_ms},
-              "eval_examples": int(len(data.x_eval)), "train_examples": int(len(data.x_train)), "variants": rows,
+              "eval_examples": int(len(data.x_eval)), "train_examples": int(len(data.x_train)),
+              "eval_split_examples": data.eval_seen or int(len(data.x_eval)),
+              "train_split_examples": data.train_seen or int(len(data.x_train)), "sample_seed": seed,
+              "variants": rows,
               "policy": {"variants": cfg.variants, "target": cfg.target, "max_metric_change": cfg.max_metric_change,
                          "fine_tuned_because": fine_tuned,
                          "degradation": ("relative MAE increase" if task.metric_name == "mae"

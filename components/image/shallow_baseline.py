@@ -1,7 +1,8 @@
 """ShallowBaseline: does deep learning beat a shallow model here at all?
 
 Fits a multinomial logistic regression on the same transformed features the CNN trains on
-(the image flattened to (B, size*size*channels) pixels in [0, 1]), scores it on the eval split,
+(the image flattened to (B, size*size*channels) pixels in [0, 1]), on a seeded sample of at most
+``baseline.max_examples`` train examples; scores it on the whole eval split, streamed in batches;
 and compares it with the Evaluator's accuracy for the CNN. The lift (CNN accuracy minus
 baseline accuracy) is written to ``baseline.json`` and the artifact's properties; when
 ``min_lift`` is required, the component re-issues the Evaluator's blessing only if the lift
@@ -21,7 +22,7 @@ from tfx.types.standard_artifacts import Examples, ModelBlessing, ModelEvaluatio
 
 from edgeflow.components.shared.blessing import Verdict, relay_blessing
 from edgeflow.models.features import LABEL_KEY
-from edgeflow.models.splits import read_split
+from edgeflow.models.splits import iter_batches, sample_split
 
 log = logging.getLogger("edgeflow")
 
@@ -32,20 +33,33 @@ class ShallowBaselineResult(Artifact):
     TYPE_NAME = "edgeflow.ShallowBaselineResult"  # namespaced: Kubeflow V2 specs require it
 
 
-def read_features(split_uri: str, feature_spec: dict, feature: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Transformed TFRecords of one split -> x (N, prod(feature shape)) float32, y (N,) int64."""
-    rows = read_split(split_uri, {feature: feature_spec[feature], LABEL_KEY: feature_spec[LABEL_KEY]})
-    x = rows[feature].reshape(len(rows[feature]), -1)  # (N, H, W, C) -> (N, H*W*C)
-    return x.astype("float32"), rows[LABEL_KEY].reshape(-1).astype("int64")
+def _flat(rows: Dict[str, np.ndarray], feature: str) -> Tuple[np.ndarray, np.ndarray]:
+    """{feature: (N, H, W, C), label: (N, 1)} -> x (N, H*W*C) float32, y (N,) int64."""
+    return (rows[feature].reshape(len(rows[feature]), -1).astype("float32"),
+            rows[LABEL_KEY].reshape(-1).astype("int64"))
 
 
-def fit_logistic_regression(x_train, y_train, x_eval, y_eval, seed: int = 0) -> float:
-    """Eval accuracy of a multinomial logistic regression fitted on (x_train (N, F), y_train (N,))."""
+def logistic_regression(x_train, y_train, seed: int = 0):
+    """A multinomial logistic regression fitted on (x_train (N, F), y_train (N,))."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(max_iter=500, random_state=seed)
-    model.fit(x_train, y_train)
-    return float(model.score(x_eval, y_eval))
+    return LogisticRegression(max_iter=500, random_state=seed).fit(x_train, y_train)
+
+
+def baseline_accuracy(train_uri: str, eval_uri: str, feature_spec: dict, feature: str, max_examples: int,
+                      seed: int = 0) -> Dict:
+    """Fits on a sample of at most `max_examples` (0: all) train examples and scores the eval split
+    batch by batch: {"baseline_accuracy", "train_examples" (fitted on), "train_split_examples",
+    "eval_examples", "sample_seed"}."""
+    spec = {feature: feature_spec[feature], LABEL_KEY: feature_spec[LABEL_KEY]}
+    rows, seen = sample_split(train_uri, spec, max_examples, seed)
+    model = logistic_regression(*_flat(rows, feature), seed)
+    right = total = 0
+    for batch in iter_batches(eval_uri, spec):
+        x, y = _flat(batch, feature)
+        right, total = right + int((model.predict(x) == y).sum()), total + len(y)
+    return {"baseline_accuracy": right / total if total else float("nan"), "train_examples": len(rows[feature]),
+            "train_split_examples": seen, "eval_examples": total, "sample_seed": seed}
 
 
 def lift_verdict(cnn_accuracy: float, baseline_accuracy: float, min_lift: Optional[float]) -> Dict:
@@ -72,6 +86,7 @@ def ShallowBaseline(
     min_lift: tfx.dsl.components.Parameter[float] = 0.0,
     require_lift: tfx.dsl.components.Parameter[int] = 0,
     seed: tfx.dsl.components.Parameter[int] = 0,
+    max_examples: tfx.dsl.components.Parameter[int] = 20000,
 ) -> None:
     """Thin body: read the splits, fit, compare, write the result and the (lift-gated) blessing."""
     import tensorflow_transform as tft
@@ -81,13 +96,14 @@ def ShallowBaseline(
 
     spec = tft.TFTransformOutput(transform_graph.uri).transformed_feature_spec()
     def split(name):
-        return read_features(artifact_utils.get_split_uri([transformed_examples], name), spec, feature)
+        return artifact_utils.get_split_uri([transformed_examples], name)
 
-    (x_train, y_train), (x_eval, y_eval) = split("train"), split("eval")
-    baseline_accuracy = fit_logistic_regression(x_train, y_train, x_eval, y_eval, seed)
+    fitted = baseline_accuracy(split("train"), split("eval"), spec, feature, max_examples, seed)
     cnn_accuracy = read_eval_metrics(evaluation.uri).get("accuracy", float("nan"))
-    verdict = lift_verdict(cnn_accuracy, baseline_accuracy, min_lift if require_lift else None)
-    log.info("  %s", verdict["message"])
+    verdict = {**lift_verdict(cnn_accuracy, fitted["baseline_accuracy"], min_lift if require_lift else None),
+               **{k: v for k, v in fitted.items() if k != "baseline_accuracy"}}
+    log.info("  %s (fitted on %d of %d train examples, seed %d)", verdict["message"], fitted["train_examples"],
+             fitted["train_split_examples"], seed)
     with open(os.path.join(result.uri, "baseline.json"), "w") as f:
         json.dump(verdict, f, indent=1)
     for key in ("baseline_accuracy", "cnn_accuracy", "lift"):

@@ -33,12 +33,14 @@ from edgeflow.models.splits import read_all_features
 log = logging.getLogger("edgeflow")
 
 
-def baseline_forecasts(examples, names, windows, target_index: int, horizon: int, season: int,
-                       window: int, features: int) -> Dict[str, np.ndarray]:
-    """{name: (N, H)} on the eval `windows`; Holt-Winters reads the series rebuilt from both splits' examples."""
+def baseline_forecasts(examples, names, eval_split: Dict[str, np.ndarray], target_index: int, horizon: int,
+                       season: int, window: int, features: int) -> Dict[str, np.ndarray]:
+    """{name: (N, H)} on the windows of `eval_split` (the eval features, already read); Holt-Winters reads
+    the series rebuilt from both splits' examples (only the train split is read here)."""
+    windows = eval_split[WINDOW_KEY].astype(np.float32).reshape(-1, window, features)  # (N, W, F)
     if "holt_winters" not in names:
         return bl.forecast_baselines(names, windows, target_index, horizon, season)
-    splits = {s: read_all_features(artifact_utils.get_split_uri([examples], s)) for s in ("train", "eval")}
+    splits = {"train": read_all_features(artifact_utils.get_split_uri([examples], "train")), "eval": eval_split}
     stacked = {k: np.concatenate([splits["train"][k], splits["eval"][k]]) for k in (WINDOW_KEY, TARGET_KEY, TIME_KEY)}
     series = bl.series_from_examples(stacked[WINDOW_KEY].reshape(-1, window, features), stacked[TARGET_KEY],
                                      stacked[TIME_KEY][:, 0], target_index)  # (T,), NaN in the train/eval gap
@@ -139,7 +141,7 @@ def SequenceEvaluator(
     if task == "forecast":
         y = data[TARGET_KEY]
         names = [n.strip() for n in baselines.split(",") if n.strip()]
-        base = baseline_forecasts(examples, names, windows, target_index, y.shape[1], season, window, features)
+        base = baseline_forecasts(examples, names, data, target_index, y.shape[1], season, window, features)
         metrics = forecast_report(y, outputs, windows, target_index, season, base)
         plot_horizon_errors(metrics, outputs.shape[1], os.path.join(evaluation.uri, "horizon_errors.png"))
     else:

@@ -87,8 +87,12 @@ class BaselineConfig:
 
     enabled: bool = True
     min_lift: Optional[float] = None  # bless only when CNN accuracy - baseline accuracy >= this
+    # It fits on a seeded sample of at most this many train examples (0: all of them) and scores
+    # the whole eval split as a stream, so its memory does not grow with the data.
+    max_examples: int = 20000
 
     def __post_init__(self):
+        check(self.max_examples >= 0, "max_examples", "must be 0 (the whole train split) or a positive count")
         check(self.min_lift is None or -1.0 <= self.min_lift <= 1.0, "min_lift",
                "must be in [-1, 1] (or null for no lift requirement)")
 

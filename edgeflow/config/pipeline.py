@@ -50,11 +50,12 @@ class PipelineConfig:
                f"image.size={self.image.size}; use fewer blocks or a larger image.size")
         if self.export.target == "edgetpu" and applies("model", self.name):
             act = self.model.activation
+            if act == "leaky_relu":  # the Edge TPU has no LeakyRelu: build PReLU, one slope per channel from leaky_alpha
+                object.__setattr__(self, "model", replace(self.model, activation="prelu"))
+                act = "prelu"
             check(act in EDGETPU_ACTIVATIONS, "model.activation",
                   f"is {act}, which the Edge TPU cannot run (export.target=edgetpu would send every layer after "
-                  f"the first {act} to the CPU); use "
-                  + ("prelu, a leaky ReLU with a learned slope per channel that starts at model.leaky_alpha"
-                     if act == "leaky_relu" else f"one of {', '.join(EDGETPU_ACTIVATIONS)}"))
+                  f"the first {act} to the CPU); use one of {', '.join(EDGETPU_ACTIVATIONS)}")
 
     # Derived locations; everything a run writes lives under `output`.
     @property

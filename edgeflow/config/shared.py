@@ -170,6 +170,11 @@ class ExportConfig:
     prune_sparsity: float = 0.5
     cluster_count: int = 16
     representative_samples: int = 200  # transformed train examples that calibrate int8
+    # Bounded, seeded samples (train.seed) of each split, so memory does not grow with the data
+    # (0: the whole split): fine-tuning and calibration read at most max_train_examples; each
+    # variant and the Keras model are scored on the same max_eval_examples. The report says how many.
+    max_train_examples: int = 5000
+    max_eval_examples: int = 2000
     latency_budget_s: float = 0.5  # per variant and thread setting: timed invokes stop after this long ...
     latency_runs: int = 100  # ... or after this many, whichever comes first
     timeout_s: int = 600  # per conversion (each runs in a child process)
@@ -194,6 +199,8 @@ class ExportConfig:
         check(0.0 < self.prune_sparsity < 1.0, "prune_sparsity", "must be in (0, 1)")
         check(2 <= self.cluster_count <= 256, "cluster_count", "must be between 2 and 256")
         check(self.representative_samples >= 1, "representative_samples", "must be at least 1")
+        for name in ("max_train_examples", "max_eval_examples"):
+            check(getattr(self, name) >= 0, name, "must be 0 (the whole split) or a positive count")
         check(0.0 < self.latency_budget_s <= 600.0, "latency_budget_s", "must be in (0, 600] seconds")
         check(self.latency_runs >= 1, "latency_runs", "must be at least 1")
         check(self.timeout_s >= 10, "timeout_s", "must be at least 10")

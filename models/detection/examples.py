@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from edgeflow.models.features import BOX_KEYS, CLASS_KEY
 from edgeflow.models.features import IMAGE_KEY
-from edgeflow.models.splits import Source, iter_examples
+from edgeflow.models.splits import Source, iter_examples, sample_examples
 
 
 @dataclass
@@ -29,8 +29,18 @@ class DetectionSet:
 def read_detection_examples(source: Source, limit: Optional[int] = None) -> DetectionSet:
     """Every example (at most `limit`) of `source` (a split folder, file patterns: see
     :func:`edgeflow.models.splits.split_files`), in file order."""
+    return _detection_set(iter_examples(source, limit))
+
+
+def sample_detection_examples(source: Source, k: int, seed: int = 0) -> Tuple[DetectionSet, int]:
+    """(a seeded uniform sample of at most `k` examples of `source` (0: all), how many it held)."""
+    kept, seen = sample_examples(source, k, seed)
+    return _detection_set(kept), seen
+
+
+def _detection_set(examples: Iterable) -> DetectionSet:
     out = DetectionSet([], [], [])
-    for example in iter_examples(source, limit):
+    for example in examples:
         feats = example.features.feature
         out.encoded.append(feats[IMAGE_KEY].bytes_list.value[0])
         out.boxes.append(np.stack([np.asarray(feats[k].float_list.value, np.float32) for k in BOX_KEYS], -1))

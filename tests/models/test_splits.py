@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeflow.models.splits import (iter_batches, iter_examples, read_all_features, read_split, split_dir,
-                                    split_files)
+from edgeflow.models.splits import (iter_batches, iter_examples, read_all_features, read_split, sample_examples,
+                                    sample_split, split_dir, split_files)
 
 
 def _example(i: int) -> bytes:
@@ -65,3 +65,35 @@ def test_read_all_features_needs_no_spec(examples_uri):
     rows = read_all_features(split_dir(examples_uri, "eval"))
     np.testing.assert_allclose(rows["x"], [[100, 100.5], [101, 101.5]])
     assert rows["label"].tolist() == [[1], [2]] and rows["name"].tolist() == [[b"e100"], [b"e101"]]
+
+
+def test_a_sample_keeps_whole_rows_counts_the_split_and_repeats_with_its_seed(examples_uri):
+    train = split_dir(examples_uri, "train")
+    rows, seen = sample_split(train, SPEC, 4, seed=3, batch_size=3)
+    assert seen == 10 and rows["x"].shape == (4, 2) and len(set(rows["x"][:, 0])) == 4
+    np.testing.assert_allclose(rows["x"][:, 1], rows["x"][:, 0] + 0.5)  # each row's features stay together
+    np.testing.assert_array_equal(rows["label"], rows["x"][:, 0].astype(int) % 3)
+    again, _ = sample_split(train, SPEC, 4, seed=3, batch_size=3)
+    np.testing.assert_array_equal(again["x"], rows["x"])
+    everything, seen = sample_split(train, SPEC, 50)
+    assert seen == 10 and sorted(everything["x"][:, 0]) == list(range(10))
+    assert sample_split(train, SPEC, 0)[0]["x"].shape == (10, 2)  # 0: the whole split
+
+
+@pytest.mark.parametrize("batch_size", [512, 3])
+def test_a_sample_is_uniform_over_the_split(examples_uri, batch_size):
+    """Algorithm R: each of the 10 examples lands in a 4-sample with probability 0.4, late ones too."""
+    train = split_dir(examples_uri, "train")
+    counts = np.zeros(10)
+    for seed in range(200):
+        rows, _ = sample_split(train, SPEC, 4, seed=seed, batch_size=batch_size)
+        counts[rows["x"][:, 0].astype(int)] += 1
+    assert counts.sum() == 800 and np.all(np.abs(counts - 80) < 30), counts  # binomial sd ~ 7
+
+
+def test_a_sample_of_examples_keeps_protos(examples_uri):
+    train = split_dir(examples_uri, "train")
+    kept, seen = sample_examples(train, 3, seed=1)
+    names = {e.features.feature["name"].bytes_list.value[0] for e in kept}
+    assert seen == 10 and len(names) == 3 and names <= {f"e{i}".encode() for i in range(10)}
+    assert len(sample_examples(train, 0)[0]) == 10

@@ -15,6 +15,8 @@ def test_blessed_model_leaves_as_measured_tflite(tiny_image_run):
     folder, report = reports[-1].parent, json.loads(reports[-1].read_text())
     assert set(report["variants"]) == set(cfg.export.variant_names)
     assert report["shipped"] in cfg.export.variant_names
+    for split, limit in (("eval", cfg.export.max_eval_examples), ("train", cfg.export.max_train_examples)):
+        assert report[f"{split}_examples"] == min(report[f"{split}_split_examples"], limit) > 0
     for name, row in report["variants"].items():
         assert "error" not in row, row
         assert (folder / f"{name}.tflite").is_file() and (folder / f"{name}.json").is_file()

@@ -1,5 +1,7 @@
 """Activations that fit the target: prelu (one learned slope per channel) runs on the Edge TPU;
-leaky_relu with export.target=edgetpu is refused at load time with the alternative named."""
+leaky_relu with export.target=edgetpu is built as prelu; other activations it cannot run are refused."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -29,10 +31,16 @@ def test_int8_prelu_cnn_maps_every_op_to_the_edge_tpu(tmp_path):
     assert report.compatible and report.cut_at is None, report.summary()
 
 
-def test_edgetpu_target_refuses_leaky_relu_and_names_prelu():
-    with pytest.raises(ConfigError, match=r"^model\.activation is leaky_relu, which the Edge TPU cannot run .*; "
-                                          r"use prelu, a leaky ReLU with a learned slope per channel"):
-        load_config("image", overrides=["export.target=edgetpu", "model.activation=leaky_relu"])
+def test_edgetpu_target_builds_leaky_relu_as_prelu_from_leaky_alpha():
+    cfg = load_config("image", overrides=["export.target=edgetpu", "model.activation=leaky_relu",
+                                          "model.leaky_alpha=0.2", "image.size=8", "image.channels=1"])
+    assert cfg.model.activation == "prelu"
+    model = build_cnn((8, 8, 1), 3, replace(cfg.model, blocks=1, filters=4))
+    assert not [layer for layer in model.layers if layer.__class__.__name__ == "LeakyReLU"]
+    np.testing.assert_allclose(model.get_layer("block1_act1").get_weights()[0], 0.2)
+
+
+def test_edgetpu_target_refuses_what_it_cannot_run_and_names_the_alternatives():
     with pytest.raises(ConfigError, match=r"model\.activation is elu, .*use one of relu, prelu, sigmoid, tanh"):
         load_config("image", overrides=["export.target=edgetpu", "model.activation=elu"])
 
