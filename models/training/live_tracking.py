@@ -6,9 +6,10 @@ pipelines/common.py; the environment variables ``MLFLOW_TRACKING_URI`` and ``MLF
 win, so a container on a cluster can be pointed at its own server), the parent run is the one tagged
 ``tfx.pipeline_run_id`` (the local runner opens it before the pipeline starts; a pipeline run under
 another orchestrator gets one created by its first component) and the step is its child tagged
-``edgeflow.step``. :class:`LiveTracking` logs each epoch's metrics into the ``train`` child as the
-epoch ends, so the MLflow UI shows a training while it runs, and a killed one shows the epochs it
-finished. Tracking never fails a training: the first failure is one warning, then it stays quiet.
+``edgeflow.step`` (and ``edgeflow.recorded_by=component``; the local runner's backfill of a step that
+wrote nothing itself says ``runner``). :class:`LiveTracking` logs each epoch's metrics into the ``train``
+child as the epoch ends, so the MLflow UI shows a training while it runs, and a killed one shows the
+epochs it finished. Tracking never fails a training: the first failure is one warning, then it stays quiet.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ log = logging.getLogger("edgeflow.train")
 
 RUN_ID_TAG = "tfx.pipeline_run_id"
 STEP_TAG = "edgeflow.step"
+RECORDED_BY_TAG = "edgeflow.recorded_by"  # "component" (from inside the pipeline), or "runner" (its backfill)
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow's UI opens its training view
 
 
@@ -92,7 +94,8 @@ def step_run(client, target: TrackingTarget, step: str) -> str:
                   parent.info.run_id)
     if child is None:
         child = client.create_run(exp_id, run_name=step, tags={
-            RUN_ID_TAG: target.pipeline_run_id, STEP_TAG: step, "mlflow.parentRunId": parent.info.run_id})
+            RUN_ID_TAG: target.pipeline_run_id, STEP_TAG: step, "mlflow.parentRunId": parent.info.run_id,
+            RECORDED_BY_TAG: "component"})
     return child.info.run_id
 
 

@@ -116,23 +116,25 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
         yield None
         return
     exported = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow = _connect(cfg)
-    run = mlflow.start_run(run_name=cfg.name)
-    record = Recorder()
-    record("params", lambda: mlflow.log_params({k: ("null" if v is None else v)
-                                                for k, v in flatten(task_dict(cfg)).items()}))
-    record("config", lambda: mlflow.log_text(task_yaml(cfg), "config.yaml"))
-    record("tags", lambda: mlflow.set_tags({"git_commit": git_commit(), "edgeflow.pipeline": cfg.name}))
     try:
-        yield run
-    except BaseException as err:
-        message = str(err)[:4000]
-        record("failure status", lambda: (fail_open_children(), mlflow.set_tag("error", message),
-                                          mlflow.end_run(status="FAILED")))
-        raise
+        mlflow = _connect(cfg)
+        run = mlflow.start_run(run_name=cfg.name)
+        record = Recorder()
+        record("params", lambda: mlflow.log_params({k: ("null" if v is None else v)
+                                                    for k, v in flatten(task_dict(cfg)).items()}))
+        record("config", lambda: mlflow.log_text(task_yaml(cfg), "config.yaml"))
+        record("tags", lambda: mlflow.set_tags({"git_commit": git_commit(), "edgeflow.pipeline": cfg.name}))
+        try:
+            yield run
+        except BaseException as err:
+            message = str(err)[:4000]
+            record("failure status", lambda: (fail_open_children(), mlflow.set_tag("error", message),
+                                              mlflow.end_run(status="FAILED")))
+            raise
     finally:
-        # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo that, or the next run in this
-        # process (another output folder) would log into this run's store.
+        # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo that (also when the store was
+        # unreachable), or the next run in this process, and the components (the variable wins
+        # there), would log into this run's store.
         if exported is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
@@ -196,6 +198,7 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
     import mlflow
 
     from edgeflow.components.shared import plots, records
+    from edgeflow.models.training.live_tracking import RECORDED_BY_TAG
     from edgeflow.pipelines.tracking import registry as registry
 
     record = Recorder()
@@ -216,6 +219,7 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
                                   nested=True) as run:
                 mlflow.set_tags({**tags, "edgeflow.step": name})
                 if found is None or found.info.status != "FINISHED":
+                    mlflow.set_tag(RECORDED_BY_TAG, "runner")
                     write(run.info.run_id)
                 if extras:
                     extras()

@@ -58,7 +58,8 @@ def test_pipeline_run_against_a_real_server_is_complete(mlflow_server, tmp_path,
     assert proc.returncode == 0 and f"{champion.version}  yes" in proc.stdout
 
 
-def test_a_server_that_is_down_gets_one_sentence_quickly(tmp_path):
+def test_a_server_that_is_down_gets_one_sentence_quickly(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = load_config("image", "tiny", updates={"output": str(tmp_path),
                                                 "tracking": {"uri": f"http://127.0.0.1:{free_port()}"}})
     t0 = time.time()
@@ -66,6 +67,8 @@ def test_a_server_that_is_down_gets_one_sentence_quickly(tmp_path):
         with tracked_run(cfg):
             pass
     assert time.time() - t0 < 60
+    # not left exported: a later run in this process (and its components) would follow it
+    assert "MLFLOW_TRACKING_URI" not in os.environ
 
 
 def test_a_server_lost_mid_run_costs_only_named_records(mlflow_server, tmp_path, tiny_image_run, monkeypatch):
