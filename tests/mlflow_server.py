@@ -71,7 +71,9 @@ def stop_group(proc: subprocess.Popen, grace_s: float = 10) -> None:
 def mlflow_process(args: List[str], health_url: str, log: Path, env: Optional[dict] = None,
                    seconds: float = 240) -> Iterator[subprocess.Popen]:
     """``mlflow <args>`` in its own process group, with its output in `log`; yields once `health_url` answers."""
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
+    # as from an activated venv: `mlflow models serve` starts `uvicorn` by name, from PATH
+    path = os.pathsep.join([str(Path(MLFLOW).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     with open(log, "w") as out:
         proc = subprocess.Popen([MLFLOW, *args], stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
