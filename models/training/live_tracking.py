@@ -46,6 +46,9 @@ class TrackingTarget:
             return None
         uri = os.environ.get("MLFLOW_TRACKING_URI") or settings.get("uri")
         run_id = cc.get(RUN_ID_TAG) or os.environ.get("EDGEFLOW_PIPELINE_RUN_ID")
+        if uri and not run_id:  # KubeflowV2's container entrypoint (TFX 1.16) gives executors no run id
+            log.warning("MLflow: this step records nothing: no TFX pipeline run id reached it; set "
+                        "EDGEFLOW_PIPELINE_RUN_ID (one value per pipeline run) in its environment")
         if not uri or not run_id:
             return None
         experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME") or settings.get("experiment") or settings["pipeline"]

@@ -140,3 +140,15 @@ def test_every_trainer_carries_the_tracking_settings_and_gets_the_run_id(tmp_pat
         assert custom["tracking"] == {"enabled": True, "uri": "http://mlflow.cluster:5000", "experiment": task,
                                       "pipeline": task}, task
         assert trainer.executor_spec.executor_class is TrackedTrainerExecutor, task
+
+
+def test_a_step_without_a_pipeline_run_id_says_it_records_nothing(monkeypatch, caplog):
+    from edgeflow.models.training.live_tracking import TrackingTarget
+
+    monkeypatch.delenv("EDGEFLOW_PIPELINE_RUN_ID", raising=False)
+    settings = {"tracking": {"enabled": True, "uri": "http://mlflow.cluster:5000", "pipeline": "image"}}
+    with caplog.at_level(logging.WARNING, logger="edgeflow.train"):
+        assert TrackingTarget.from_custom_config(settings) is None
+    assert "set EDGEFLOW_PIPELINE_RUN_ID" in caplog.text
+    monkeypatch.setenv("EDGEFLOW_PIPELINE_RUN_ID", "vertex-job-1")
+    assert TrackingTarget.from_custom_config(settings).pipeline_run_id == "vertex-job-1"
