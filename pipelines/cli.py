@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-tracking", action="store_true", help="run without MLflow")
     run.add_argument("--beam-arg", dest="beam_args", action="append", default=[], help="pass to Beam")
     run.add_argument("--beam-runner", help="Beam runner: DirectRunner (default), DataflowRunner, FlinkRunner, ...")
+    run.add_argument("--orchestrator", choices=("local", "beam"),
+                     help="TFX runner: local (LocalDagRunner, default) or beam (BeamDagRunner); pipeline.orchestrator")
 
     sched = sub.add_parser("schedule", help="run pipelines on cron schedules until stopped (SIGTERM)")
     sched.add_argument("pipelines", nargs="*", help="pipelines to run on --cron")
@@ -128,6 +130,8 @@ def _flag_updates(args) -> dict:
         tracking["enabled"] = False
     if tracking:
         updates["tracking"] = tracking
+    if getattr(args, "orchestrator", None):
+        updates["pipeline"] = {"orchestrator": args.orchestrator}
     return updates
 
 

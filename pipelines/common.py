@@ -7,11 +7,10 @@ from dataclasses import asdict, is_dataclass
 from typing import List, NamedTuple, Sequence
 
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import RESOLVER_STRATEGY_CLASS
 
 from edgeflow.components.shared.anomaly_gate import AnomalyGate
-from edgeflow.components.shared.atomic_push import AtomicPushExecutor
+from edgeflow.components.shared.tracked_steps import TrackedExampleValidator, TrackedPusher
 from edgeflow.components.shared.lineage import KEY as LINEAGE_KEY, LatestBlessedSameLineage
 from edgeflow.config import PipelineConfig
 
@@ -27,14 +26,15 @@ class DataChecks(NamedTuple):
         return list(self)
 
 
-def data_checks(examples, infer_feature_shape: bool = True) -> DataChecks:
-    """Statistics per split, a schema inferred from them, the examples checked against it, and a
-    gate that stops the run when the data breaks its schema."""
+def data_checks(examples, infer_feature_shape: bool = True, tracking: dict = None) -> DataChecks:
+    """Statistics per split, a schema inferred from them, the examples checked against it (the validator
+    writes the ``data`` record into MLflow, with `tracking`: see :func:`tracking_settings`), and a gate
+    that stops the run when the data breaks its schema."""
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                           infer_feature_shape=infer_feature_shape)
-    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
-                                                        schema=schema_gen.outputs["schema"])
+    example_validator = TrackedExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                                schema=schema_gen.outputs["schema"], tracking=tracking)
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
     return DataChecks(statistics_gen, schema_gen, example_validator, anomaly_gate)
 
@@ -81,12 +81,13 @@ def training_config(cfg: PipelineConfig, *setup) -> dict:
             "backup_dir": train_backup_dir(cfg, *setup, cfg.train), "tracking": tracking_settings(cfg)}
 
 
-def tracking_settings(cfg: PipelineConfig) -> dict:
+def tracking_settings(cfg: PipelineConfig, **extra) -> dict:
     """What travels with the pipeline so its components write their own MLflow records on any orchestrator
-    (models/training/live_tracking.py): the store, the experiment, the pipeline's name. In a container,
+    (models/training/live_tracking.py, components/shared/tracked_steps.py): the store, the experiment, the
+    pipeline's name, and `extra` a step needs (``data``: the data path; ``class_names``). In a container,
     ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_NAME`` override the first two."""
     return {"enabled": cfg.tracking.enabled, "uri": cfg.tracking_uri, "experiment": cfg.experiment,
-            "pipeline": cfg.name}
+            "pipeline": cfg.name, **extra}
 
 
 def with_lineage(custom: dict, lineage: dict) -> dict:
@@ -102,10 +103,9 @@ def warm_start_inputs(cfg: PipelineConfig, last_blessed) -> dict:
 
 def serving_pusher(cfg: PipelineConfig, model, blessing):
     """A blessed model goes to <serving root>/<model name>/<version>/, TF Serving's layout, whole
-    or not at all (components/shared/atomic_push.py)."""
-    return tfx.components.Pusher(
-        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPushExecutor),
-        model=model, model_blessing=blessing,
+    or not at all (components/shared/atomic_push.py), and writes its own ``push`` record."""
+    return TrackedPusher(
+        tracking=tracking_settings(cfg), model=model, model_blessing=blessing,
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=str(cfg.serving_root / cfg.model_name))))
 

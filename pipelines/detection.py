@@ -15,7 +15,7 @@ from tfx import v1 as tfx
 
 from edgeflow.components.shared.lineage import fingerprint_files, lineage
 from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_pipeline, serving_pusher,
-                                      training_config, warm_start_inputs, with_lineage)
+                                      tracking_settings, training_config, warm_start_inputs, with_lineage)
 from edgeflow.components.detection.evaluator import DetectionEvaluator
 from edgeflow.components.detection.example_gen import DetectionExampleGen
 from edgeflow.components.edge_export.component import edge_export_nodes
@@ -36,7 +36,8 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     # Read images and their boxes with Beam into tf.Examples, split train/eval by a hash of the path.
     example_gen = DetectionExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets)
     # Statistics, an inferred schema (boxes are variable-length), the examples checked; stop on anomalies.
-    checks = data_checks(example_gen.outputs["examples"], infer_feature_shape=False)
+    checks = data_checks(example_gen.outputs["examples"], infer_feature_shape=False,
+                         tracking=tracking_settings(cfg, data=data_root))
     schema_gen = checks.schema_gen
     # The last blessed model (none on a first run): the candidate's mAP@0.5 must not fall below it (and,
     # with pipeline.warm_start, the Trainer's starting point).

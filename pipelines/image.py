@@ -11,12 +11,13 @@ from tfx import v1 as tfx
 
 from edgeflow.components.shared.lineage import fingerprint_files, lineage
 from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_pipeline, serving_pusher,
-                                      training_config, warm_start_inputs, with_lineage)
+                                      tracking_settings, training_config, warm_start_inputs, with_lineage)
 from edgeflow.components.edge_export.component import edge_export_nodes
 from edgeflow.components.image.example_gen import ImageFolderExampleGen
 from edgeflow.models.features import LABEL_KEY
 from edgeflow.components.image.shallow_baseline import ShallowBaseline
 from edgeflow.models.features import IMAGE_FEATURE
+from edgeflow.components.shared.tracked_steps import TrackedEvaluator
 from edgeflow.components.shared.tracked_trainer import TrackedTrainer
 from edgeflow.config import PipelineConfig
 
@@ -61,7 +62,7 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     example_gen = ImageFolderExampleGen(data_root, cfg.data.train_buckets, cfg.data.eval_buckets,
                                         cfg.data.pattern or "*/*")
     # Statistics, an inferred schema, the examples checked against it; stop on anomalies.
-    checks = data_checks(example_gen.outputs["examples"])
+    checks = data_checks(example_gen.outputs["examples"], tracking=tracking_settings(cfg, data=data_root))
     schema_gen = checks.schema_gen
     # Decode, resize and scale the images inside the graph that the exported model carries.
     transform = tfx.components.Transform(
@@ -95,8 +96,8 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
         custom_config=custom, **tuned,
         **warm_start_inputs(cfg, baseline))
     # Accuracy and per-class metrics on the eval split with TFMA; bless or not.
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+    evaluator = TrackedEvaluator(
+        tracking=tracking_settings(cfg, class_names=list(class_names)), examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"], example_splits=["eval"],
         eval_config=eval_config(cfg, len(class_names)))
     # Logistic regression on the same transformed features: the CNN's lift over it (optionally a bar).

@@ -15,6 +15,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from edgeflow.components.shared.eval_metrics import read_eval_metrics
+from edgeflow.components.shared.records import example_counts
 
 
 @dataclass
@@ -67,8 +68,7 @@ def read_time_step_gradients(results: RunResults, model_run: Path) -> None:
 
 def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
     """The newest pipeline run of `pipeline_name` in the store."""
-    import tensorflow_data_validation as tfdv
-    from tfx.types import artifact_utils, standard_artifacts
+    from tfx.types import standard_artifacts
 
     store = open_store(metadata_path)
     runs = [c for c in store.get_contexts_by_type("pipeline_run")]
@@ -108,9 +108,7 @@ def read_run(metadata_path: Path, pipeline_name: str) -> RunResults:
     for a in by_type.get("ExampleStatistics", [])[-1:]:
         art = standard_artifacts.ExampleStatistics()
         art.set_mlmd_artifact(a)
-        for split in artifact_utils.decode_split_names(art.split_names):
-            stats = tfdv.load_stats_binary(os.path.join(artifact_utils.get_split_uri([art], split), "FeatureStats.pb"))
-            results.example_counts[split] = int(stats.datasets[0].num_examples)
+        results.example_counts = example_counts(art)
     for a in by_type.get("Schema", [])[-1:]:
         results.schema_uri = os.path.join(a.uri, "schema.pbtxt")
     for a in by_type.get("ExampleAnomalies", [])[-1:]:

@@ -1,4 +1,8 @@
-"""Runs a pipeline with TFX's LocalDagRunner (Beam DirectRunner), tracked in MLflow, and summarizes it."""
+"""Runs a pipeline on this machine, tracked in MLflow, and summarizes it.
+
+``pipeline.orchestrator`` picks the TFX runner: ``local`` (LocalDagRunner, the default) or ``beam``
+(BeamDagRunner: each component one Beam step). Both get the same compiled pipeline with the same
+pipeline run id, so the components write the same MLflow record under either (docs/scaling.md)."""
 from __future__ import annotations
 
 import datetime
@@ -77,7 +81,7 @@ def _run_locked(cfg: PipelineConfig, beam_args: Sequence[str], tfx, tracking) ->
         try:
             run_id = datetime.datetime.now().isoformat()  # LocalDagRunner's own format, chosen here
             tracking.tag_pipeline_run(run, run_id)  # so the components find this parent run
-            tfx.orchestration.LocalDagRunner().run_with_ir(compile_with_run_id(pipeline, run_id))
+            dag_runner(cfg.pipeline.orchestrator).run_with_ir(compile_with_run_id(pipeline, run_id))
         finally:
             root.removeHandler(progress)
         results = read_run(cfg.metadata_path, cfg.name)
@@ -93,9 +97,20 @@ def _run_locked(cfg: PipelineConfig, beam_args: Sequence[str], tfx, tracking) ->
                       progress.durations, progress.cached)
 
 
+def dag_runner(orchestrator: str):
+    """TFX's runner for ``pipeline.orchestrator``: LocalDagRunner (``local``) or BeamDagRunner (``beam``)."""
+    from tfx import v1 as tfx
+
+    if orchestrator == "beam":
+        from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+
+        return BeamDagRunner()
+    return tfx.orchestration.LocalDagRunner()
+
+
 def compile_with_run_id(pipeline, run_id: str):
-    """The pipeline's IR with its pipeline run id set (LocalDagRunner would otherwise pick one itself,
-    after the parent MLflow run that the components look it up by was opened)."""
+    """The pipeline's IR with its pipeline run id set (LocalDagRunner and BeamDagRunner would otherwise
+    pick one themselves, after the parent MLflow run that the components look it up by was opened)."""
     from tfx.dsl.compiler import compiler, constants
     from tfx.orchestration.portable import runtime_parameter_utils
 

@@ -18,7 +18,7 @@ from edgeflow.components.sequence.evaluator import SequenceEvaluator
 from edgeflow.components.sequence.example_gen import SequenceCsvExampleGen
 from edgeflow.components.shared.lineage import fingerprint_files, lineage
 from edgeflow.pipelines.common import (data_checks, latest_blessed_model, local_pipeline, serving_pusher,
-                                      training_config, warm_start_inputs, with_lineage)
+                                      tracking_settings, training_config, warm_start_inputs, with_lineage)
 from edgeflow.components.shared.tracked_trainer import TrackedTrainer
 from edgeflow.config import PipelineConfig
 
@@ -39,7 +39,7 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
     # Read the CSV with Beam, cut it into windows, split train/eval by time (or by sequence id).
     example_gen = SequenceCsvExampleGen(csv_path=csv_path, sequence_config=json.dumps(asdict(seq)))
     # Statistics, an inferred schema, the examples checked against it; stop on anomalies.
-    checks = data_checks(example_gen.outputs["examples"])
+    checks = data_checks(example_gen.outputs["examples"], tracking=tracking_settings(cfg))
     schema_gen = checks.schema_gen
     # Standardize windows with train-split statistics, inside the graph the exported model carries.
     transform = tfx.components.Transform(

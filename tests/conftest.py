@@ -64,3 +64,14 @@ def tiny_detection_run(tmp_path_factory):
 
 # More epochs than the shared tiny preset: one epoch of the tiny detection set takes well under a second.
 TINY_DETECTION_OVERRIDES = ["train.epochs=40", "train.early_stopping_patience=8"]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """(url, process) of a real `mlflow server` on loopback, stopped with every process it started."""
+    from tests.mlflow_server import mlflow_server as server
+
+    root = tmp_path / "mlflow-server"
+    root.mkdir()
+    with server(root) as running:
+        yield running

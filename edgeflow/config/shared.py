@@ -12,6 +12,7 @@ EDGETPU_ACTIVATIONS = ("relu", "prelu", "sigmoid", "tanh")  # on Coral's list (R
 INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "lecun_normal")
 LR_SCHEDULES = ("constant", "plateau", "cosine")
 DISTRIBUTE = ("auto", "none", "mirrored", "multi_worker")
+ORCHESTRATORS = ("local", "beam")  # TFX's LocalDagRunner, BeamDagRunner (pipelines/runner.py)
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,10 @@ class OrchestrationConfig:
 
     cache: bool = False  # TFX caching on ML Metadata: unchanged inputs and code reuse a component's results
     warm_start: bool = False  # the Trainer starts from the last blessed model's weights (when shapes match)
+    orchestrator: str = "local"  # edgeflow run's TFX runner: local (LocalDagRunner), beam (BeamDagRunner)
+
+    def __post_init__(self):
+        check(self.orchestrator in ORCHESTRATORS, "orchestrator", f"must be one of {', '.join(ORCHESTRATORS)}")
 
 @dataclass(frozen=True)
 class KubeflowConfig:

@@ -6,9 +6,10 @@ pipelines/common.py; the environment variables ``MLFLOW_TRACKING_URI`` and ``MLF
 win, so a container on a cluster can be pointed at its own server), the parent run is the one tagged
 ``tfx.pipeline_run_id`` (the local runner opens it before the pipeline starts; a pipeline run under
 another orchestrator gets one created by its first component) and the step is its child tagged
-``edgeflow.step``. :class:`LiveTracking` logs each epoch's metrics into the ``train`` child as the
-epoch ends, so the MLflow UI shows a training while it runs, and a killed one shows the epochs it
-finished. Tracking never fails a training: the first failure is one warning, then it stays quiet.
+``edgeflow.step`` (and ``edgeflow.recorded_by=component``; the local runner's backfill of a step that
+wrote nothing itself says ``runner``). :class:`LiveTracking` logs each epoch's metrics into the ``train``
+child as the epoch ends, so the MLflow UI shows a training while it runs, and a killed one shows the
+epochs it finished. Tracking never fails a training: the first failure is one warning, then it stays quiet.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ log = logging.getLogger("edgeflow.train")
 
 RUN_ID_TAG = "tfx.pipeline_run_id"
 STEP_TAG = "edgeflow.step"
+RECORDED_BY_TAG = "edgeflow.recorded_by"  # "component" (from inside the pipeline), or "runner" (its backfill)
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow's UI opens its training view
 
 
@@ -44,6 +46,9 @@ class TrackingTarget:
             return None
         uri = os.environ.get("MLFLOW_TRACKING_URI") or settings.get("uri")
         run_id = cc.get(RUN_ID_TAG) or os.environ.get("EDGEFLOW_PIPELINE_RUN_ID")
+        if uri and not run_id:  # KubeflowV2's container entrypoint (TFX 1.16) gives executors no run id
+            log.warning("MLflow: this step records nothing: no TFX pipeline run id reached it; set "
+                        "EDGEFLOW_PIPELINE_RUN_ID (one value per pipeline run) in its environment")
         if not uri or not run_id:
             return None
         experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME") or settings.get("experiment") or settings["pipeline"]
@@ -60,6 +65,16 @@ def experiment_id(client, name: str, artifact_location: Optional[str] = None) ->
     return exp_id
 
 
+def artifact_location(uri: str, experiment: str) -> Optional[str]:
+    """For a local sqlite store, ``<store's folder>/mlartifacts/<experiment>`` (where the local runner puts
+    them too), not ``./mlruns`` of whatever folder the step runs in; None (the server decides) otherwise."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    from pathlib import Path
+
+    return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts" / experiment).as_uri()
+
+
 def _find(client, exp_id: str, where: str, parent: Optional[str]):
     runs = client.search_runs([exp_id], where, max_results=50)
     runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent]
@@ -71,7 +86,7 @@ def step_run(client, target: TrackingTarget, step: str) -> str:
 
     A parent created here (no runner around the pipeline) is marked FINISHED at once: MLflow takes
     records into a finished run, and a run that no one ends would otherwise stay RUNNING for ever."""
-    exp_id = experiment_id(client, target.experiment)
+    exp_id = experiment_id(client, target.experiment, artifact_location(target.uri, target.experiment))
     parent = _find(client, exp_id, f"tags.`{RUN_ID_TAG}` = '{target.pipeline_run_id}'", None)
     if parent is None:
         parent = client.create_run(exp_id, run_name=target.pipeline, tags={
@@ -82,7 +97,8 @@ def step_run(client, target: TrackingTarget, step: str) -> str:
                   parent.info.run_id)
     if child is None:
         child = client.create_run(exp_id, run_name=step, tags={
-            RUN_ID_TAG: target.pipeline_run_id, STEP_TAG: step, "mlflow.parentRunId": parent.info.run_id})
+            RUN_ID_TAG: target.pipeline_run_id, STEP_TAG: step, "mlflow.parentRunId": parent.info.run_id,
+            RECORDED_BY_TAG: "component"})
     return child.info.run_id
 
 

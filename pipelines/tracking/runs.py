@@ -14,8 +14,6 @@ without it); one that goes away mid-run costs only the records named at the end.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import subprocess
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
 from edgeflow import EdgeflowError
+from edgeflow.components.shared.records import fingerprint  # noqa: F401 - the data's print, used here and by tests
 from edgeflow.config import APPLIES_TO, PipelineConfig, task_dict, task_yaml
 from edgeflow.pipelines.results import RunResults
 
@@ -62,16 +61,6 @@ def git_commit() -> str:
     return (out.stdout.strip() + ("-dirty" if dirty else "")) if out.returncode == 0 else "unknown"
 
 
-def fingerprint(path: str) -> str:
-    """sha256 over every file's relative path and content under `path`: equal data, equal print."""
-    root, digest = Path(path), hashlib.sha256()
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-    for f in files:
-        digest.update(str(f.relative_to(root) if f != root else f.name).encode())
-        digest.update(hashlib.sha256(f.read_bytes()).digest())
-    return digest.hexdigest()[:16]
-
-
 @contextmanager
 def _no_retries() -> Iterator[None]:
     """MLflow's HTTP client gives up on the first failed request inside (it retries for minutes by default)."""
@@ -95,13 +84,11 @@ def _connect(cfg: PipelineConfig):
     mlflow.set_tracking_uri(uri)
     try:
         with _no_retries():  # a server that is down: say so now, not in minutes
-            if mlflow.get_experiment_by_name(cfg.experiment) is None:
-                location = (cfg.output_dir / "mlartifacts" / cfg.experiment).as_uri() if uri.startswith("sqlite:") else None
-                mlflow.create_experiment(cfg.experiment, artifact_location=location)
-            mlflow.set_experiment(cfg.experiment)
-            from edgeflow.models.training.live_tracking import experiment_id
+            from edgeflow.models.training.live_tracking import artifact_location, experiment_id
 
-            experiment_id(mlflow.tracking.MlflowClient(), cfg.experiment)  # tagged: MLflow's UI opens its training view
+            # created with its artifacts beside a local store, and tagged: MLflow's UI opens its training view
+            experiment_id(mlflow.tracking.MlflowClient(), cfg.experiment, artifact_location(uri, cfg.experiment))
+            mlflow.set_experiment(cfg.experiment)
     except Exception as err:  # noqa: BLE001 - any failure here means the store is unusable
         raise TrackingError(f"cannot reach the MLflow tracking store at {uri} ({err.__class__.__name__}); "
                             "start the server, fix --tracking-uri, or run with --no-tracking") from None
@@ -140,7 +127,11 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
         yield None
         return
     exported = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow = _connect(cfg)
+    try:
+        mlflow = _connect(cfg)
+    except TrackingError:
+        _restore_uri(exported)  # the store was unreachable: later runs and their components must not follow it
+        raise
     _guard_exit()
     run = mlflow.start_run(run_name=cfg.name)
     client, record, status = mlflow.tracking.MlflowClient(), Recorder(), "FAILED"
@@ -156,13 +147,18 @@ def tracked_run(cfg: PipelineConfig) -> Iterator[Optional[object]]:
         record("failure status", lambda: (fail_open_children(run), client.set_tag(run.info.run_id, "error", message)))
         raise
     finally:
-        # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo that, or the next run in this
-        # process (another output folder) would log into this run's store.
-        if exported is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = exported
+        _restore_uri(exported)
         _end_fluent_runs(mlflow, client, run.info.run_id, status, record)
+
+
+def _restore_uri(exported: Optional[str]) -> None:
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; undo that (also when the store was
+    unreachable), or the next run in this process, and the components (the variable wins there),
+    would log into this run's store."""
+    if exported is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = exported
 
 
 def end_status(client, run_id: str, status: str) -> str:
@@ -234,15 +230,15 @@ def tag_pipeline_run(run, pipeline_run_id: str) -> None:
         Recorder()("the pipeline run id", lambda: mlflow.set_tag("tfx.pipeline_run_id", pipeline_run_id))
 
 
-def existing_child(step: str) -> Optional[str]:
-    """The id of the active run's `step` child that a component already wrote, or None."""
+def existing_child(step: str):
+    """The active run's `step` child that a component already wrote (an ``mlflow.entities.Run``), or None."""
     import mlflow
 
     parent = mlflow.active_run()
     runs = mlflow.tracking.MlflowClient().search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' and "
         f"tags.`edgeflow.step` = '{step}'", max_results=1)
-    return runs[0].info.run_id if runs else None
+    return runs[0] if runs else None
 
 
 def log_time_step_gradients(results: RunResults) -> None:
@@ -270,7 +266,8 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
     """Everything the pipeline run produced, as child runs of the active run. Returns unwritten records."""
     import mlflow
 
-    from edgeflow.pipelines.tracking import plots as plots
+    from edgeflow.components.shared import plots, records
+    from edgeflow.models.training.live_tracking import RECORDED_BY_TAG
     from edgeflow.pipelines.tracking import registry as registry
 
     record = Recorder()
@@ -282,31 +279,29 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
     record("tags", lambda: mlflow.set_tags(tags))
     tmp = Path(tempfile.mkdtemp(prefix="edgeflow-mlflow-"))
 
-    def child(name: str, body: Callable[[], None], run_id: Optional[str] = None) -> None:
-        def run_child():  # `run_id`: the child a component wrote; the runner adds to it
-            with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, nested=True):
+    def child(name: str, write: Callable[[str], None], extras: Optional[Callable[[], None]] = None) -> None:
+        """`name`'s child run: the one its component wrote (then only `extras` are added), or else one the
+        runner writes with the component's own writer (its result came from TFX's cache, or its store was down)."""
+        def run_child():
+            found = existing_child(name)
+            with mlflow.start_run(run_id=found and found.info.run_id, run_name=None if found else name,
+                                  nested=True) as run:
                 mlflow.set_tags({**tags, "edgeflow.step": name})
-                body()
+                if found is None or found.info.status != "FINISHED":
+                    mlflow.set_tag(RECORDED_BY_TAG, "runner")
+                    write(run.info.run_id)
+                if extras:
+                    extras()
         record(f"the {name} step", run_child)
 
-    def data_step():
-        mlflow.log_metrics({f"examples.{k}": v for k, v in results.example_counts.items()})
-        mlflow.log_metric("anomalies", len(results.anomalies))
-        mlflow.log_text("\n".join(results.anomalies) or "no anomalies\n", "anomalies.txt")
-        if results.schema_uri and Path(results.schema_uri).exists():
-            mlflow.log_artifact(results.schema_uri)
-        if results.input_base and tags.get("data.fingerprint"):  # the run page's "Datasets"
-            from edgeflow.pipelines.tracking.datasets import pipeline_dataset
-
-            mlflow.log_input(pipeline_dataset(results.input_base, tags["data.fingerprint"], results.example_counts,
-                                              results.schema_uri), context="training")
+    client = mlflow.tracking.MlflowClient()
 
     def train_extras():  # what only the runner draws: the curves, the gradient-through-time plot
         mlflow.log_artifact(str(plots.training_curves(results.history, tmp / "training_curves.png")))
         if results.time_step_gradients or results.time_step_gradients_plot:
             log_time_step_gradients(results)
 
-    def train_step():  # the Trainer wrote nothing live (tracking failed there, or its result came from the cache)
+    def train_step(_):  # what the Trainer logs live (models/training/live_tracking.py), from its history
         sections = task_dict(cfg)  # the task's own sections (image: image, model, ...) and train
         own = [s for s, pipelines in APPLIES_TO.items() if "." not in s and pipelines == (cfg.name,)]
         mlflow.log_params({k: ("null" if v is None else v) for k, v in flatten(
@@ -314,24 +309,6 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
         for row in results.history:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
         mlflow.log_metric("epochs_run", len(results.history))
-        train_extras()
-
-    def evaluate_step():
-        mlflow.log_metrics({k.replace("/", "."): v for k, v in results.metrics.items()})
-        mlflow.log_text(json.dumps(results.metrics, indent=1, sort_keys=True), "eval_metrics.json")
-        mlflow.set_tag("blessed", str(results.blessed).lower())
-        if results.blessing_reason:
-            mlflow.set_tag("blessing_reason", results.blessing_reason[:5000])
-        for png in sorted(Path(results.evaluation_uri).glob("*.png")):  # evaluators' own plots (sequence, detection)
-            mlflow.log_artifact(str(png))
-        if results.class_names:
-            mlflow.log_text(plots.per_class_table(results.metrics, results.class_names), "per_class.csv")
-            cm = plots.read_confusion_matrix(results.evaluation_uri, len(results.class_names))
-            if cm is not None:
-                mlflow.log_artifact(str(plots.confusion_matrix(cm, results.class_names, tmp / "confusion_matrix.png")))
-
-    def push_step():
-        mlflow.set_tags({"pushed_path": results.pushed_path, "serving.version": Path(results.pushed_path).name})
 
     def register():  # in the parent run, so a version's run carries the headline metrics
         info = registry.log_pushed_model(results.pushed_path,
@@ -342,16 +319,16 @@ def log_results(cfg: PipelineConfig, results: RunResults, log_file: Optional[Pat
         log.info("registered model %s version %s as %s", cfg.model_name, version, registry.CHAMPION)
 
     if results.example_counts:
-        child("data", data_step)
-    if results.history:
-        live: List[Optional[str]] = [None]
-        record("the train step lookup", lambda: live.__setitem__(0, existing_child("train")))
-        # The Trainer logged its epochs live: add only the plots, never the epochs a second time.
-        child("train", train_extras, live[0]) if live[0] else child("train", train_step)
+        child("data", lambda run: records.write_data(client, run, results.example_counts, results.anomalies,
+                                                     results.schema_uri, results.input_base))
+    if results.history:  # the Trainer logged its epochs live: the runner adds the plots, never the epochs again
+        child("train", train_step, train_extras)
     if results.evaluation_uri:
-        child("evaluate", evaluate_step)
+        child("evaluate", lambda run: records.write_evaluate(client, run, results.metrics, results.blessed,
+                                                             results.blessing_reason, results.evaluation_uri,
+                                                             results.class_names))
     if results.pushed_path:
-        child("push", push_step)
+        child("push", lambda run: records.write_push(client, run, results.pushed_path))
 
     # The parent carries the headline numbers, for the experiment table.
     summary = {f"eval.{k}": v for k, v in results.metrics.items() if "/" not in k}

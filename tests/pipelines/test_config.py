@@ -35,6 +35,7 @@ def test_int_is_accepted_for_float_but_not_string_for_int():
     ("data.max_bad_fraction=1.5", r"data\.max_bad_fraction must be in \[0, 1\)"),
     ("train.epoch=3", r"train\.epoch is not a config field"),
     ("tracking.enabled=maybe", r"tracking\.enabled must be true or false"),
+    ("pipeline.orchestrator=kubeflow", r"pipeline\.orchestrator must be one of local, beam"),
     ("model.blocks=5", r"model\.blocks is 5, which halves the image too often for image\.size=16"),
 ])
 def test_bad_values_name_the_field(override, message):
@@ -125,3 +126,12 @@ def test_serve_accepts_the_yaml_of_any_pipeline(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(task_yaml(load_config("detection", overrides=["serving.grpc_port=9000"])))
     assert load_config("serve", path=str(path)).serving.grpc_port == 9000
+
+
+def test_the_orchestrator_flag_sets_pipeline_orchestrator_beside_other_pipeline_settings():
+    from edgeflow.pipelines.cli import _flag_updates, _parser
+
+    args = _parser().parse_args(["run", "image", "--orchestrator", "beam", "--set", "pipeline.cache=true"])
+    cfg = load_config("image", overrides=args.overrides, updates=_flag_updates(args))
+    assert (cfg.pipeline.orchestrator, cfg.pipeline.cache) == ("beam", True)
+    assert load_config("image").pipeline.orchestrator == "local"

@@ -1,12 +1,9 @@
 """MLflow as the record of a run, against a real `mlflow server` started here on loopback."""
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -14,42 +11,7 @@ import pytest
 
 from edgeflow.config import load_config
 from edgeflow.pipelines.tracking.runs import TrackingError, fingerprint, tracked_run
-
-MLFLOW = str(Path(sys.executable).parent / "mlflow")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc, seconds: float = 240) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        assert proc.poll() is None, f"server exited with {proc.returncode}"
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
-
-
-@pytest.fixture
-def mlflow_server(tmp_path):
-    port = free_port()
-    proc = subprocess.Popen([MLFLOW, "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                             "--artifacts-destination", str(tmp_path / "artifacts"),
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/health", proc)
-        yield url, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+from tests.mlflow_server import free_port, stop_group, wait_http
 
 
 @pytest.mark.e2e
@@ -96,7 +58,8 @@ def test_pipeline_run_against_a_real_server_is_complete(mlflow_server, tmp_path,
     assert proc.returncode == 0 and f"{champion.version}  yes" in proc.stdout
 
 
-def test_a_server_that_is_down_gets_one_sentence_quickly(tmp_path):
+def test_a_server_that_is_down_gets_one_sentence_quickly(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = load_config("image", "tiny", updates={"output": str(tmp_path),
                                                 "tracking": {"uri": f"http://127.0.0.1:{free_port()}"}})
     t0 = time.time()
@@ -104,6 +67,8 @@ def test_a_server_that_is_down_gets_one_sentence_quickly(tmp_path):
         with tracked_run(cfg):
             pass
     assert time.time() - t0 < 60
+    # not left exported: a later run in this process (and its components) would follow it
+    assert "MLFLOW_TRACKING_URI" not in os.environ
 
 
 def test_a_server_lost_mid_run_costs_only_named_records(mlflow_server, tmp_path, tiny_image_run, monkeypatch):
@@ -113,8 +78,9 @@ def test_a_server_lost_mid_run_costs_only_named_records(mlflow_server, tmp_path,
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     cfg = load_config("image", "tiny", updates={"output": str(tmp_path), "tracking": {"uri": url}})
     with tracked_run(cfg):
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_group(proc)
+        with pytest.raises(ProcessLookupError):  # the server's workers and job runner went with it
+            os.killpg(proc.pid, 0)
         unwritten = log_results(cfg, tiny_image_run[1].results)
     assert "the train step" in unwritten and "the registered model" in unwritten
     assert mlflow.active_run() is None  # the next run in this process starts clean
@@ -151,5 +117,4 @@ def test_edgeflow_ui_serves_the_experiment_page_in_a_headless_browser(tiny_image
                              capture_output=True, text=True, timeout=120).stdout
         assert "MLflow" in dom and cfg.experiment in dom
     finally:
-        os.killpg(ui.pid, 15)
-        ui.wait(timeout=30)
+        stop_group(ui)

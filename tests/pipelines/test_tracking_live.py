@@ -17,7 +17,7 @@ from edgeflow.models.training.skeleton import train as train_model
 from edgeflow.pipelines.tracking.runs import fingerprint
 from tests.models.training.test_callbacks import KilledAfter
 from tests.models.training.test_skeleton import _train_cfg, image_task, no_export
-from tests.pipelines.test_tracking import free_port, mlflow_server  # noqa: F401 - the real server on loopback
+from tests.mlflow_server import free_port
 
 
 def tracked_fn_args(tmp_path, uri: str, run_id: str = "2026-12-01T20:00:00.000001"):
@@ -74,7 +74,7 @@ def poll(what: str, fn, thread: threading.Thread, seconds: float = 900):
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_epochs_are_in_mlflow_while_the_trainer_runs(mlflow_server, tmp_path):  # noqa: F811
+def test_epochs_are_in_mlflow_while_the_trainer_runs(mlflow_server, tmp_path):
     from edgeflow.pipelines.runner import run_pipeline
 
     url, _ = mlflow_server
@@ -140,3 +140,15 @@ def test_every_trainer_carries_the_tracking_settings_and_gets_the_run_id(tmp_pat
         assert custom["tracking"] == {"enabled": True, "uri": "http://mlflow.cluster:5000", "experiment": task,
                                       "pipeline": task}, task
         assert trainer.executor_spec.executor_class is TrackedTrainerExecutor, task
+
+
+def test_a_step_without_a_pipeline_run_id_says_it_records_nothing(monkeypatch, caplog):
+    from edgeflow.models.training.live_tracking import TrackingTarget
+
+    monkeypatch.delenv("EDGEFLOW_PIPELINE_RUN_ID", raising=False)
+    settings = {"tracking": {"enabled": True, "uri": "http://mlflow.cluster:5000", "pipeline": "image"}}
+    with caplog.at_level(logging.WARNING, logger="edgeflow.train"):
+        assert TrackingTarget.from_custom_config(settings) is None
+    assert "set EDGEFLOW_PIPELINE_RUN_ID" in caplog.text
+    monkeypatch.setenv("EDGEFLOW_PIPELINE_RUN_ID", "vertex-job-1")
+    assert TrackingTarget.from_custom_config(settings).pipeline_run_id == "vertex-job-1"

@@ -1,7 +1,7 @@
 """The data a run read, as an MLflow dataset input: source, digest (the data fingerprint), counts, schema.
 
 The run page's "Datasets" then names the folder or CSV the ExampleGen read, with the content
-fingerprint of pipelines/tracking/runs.py as its digest (equal data, equal digest, wherever it lies),
+fingerprint of components/shared/records.py as its digest (equal data, equal digest, wherever it lies),
 the examples per split as its profile, and the columns of the schema TFX inferred.
 """
 from __future__ import annotations
