@@ -6,10 +6,9 @@ Kills come in chains, one per pass over the kill points. For each point in turn,
 `edgeflow run image --preset tiny` starts in its own process group and, when the console says that
 step has started, a random part of the step's measured length later, the whole group gets SIGKILL
 (EdgeExport's converter children included: a power cut, not a polite stop); the Pusher, shorter than
-a console line takes to arrive, is killed the moment its staging folder appears. A chain's first
-attempt runs without TFX's cache (every step runs again); each later one is the previous one's rerun
-with ``pipeline.cache=true``, so kills land while a run recovers from the last kill, reusing the steps
-it had finished. After every kill:
+a console line takes to arrive, is killed the moment its staging folder appears. Each attempt is the
+rerun of the one killed before it (same data, TFX's cache off as by default, so every step up to the
+kill point runs again). After every kill:
 
 * the serving root holds no partial version: every integer version folder has its ``saved_model.pb``
   and loads with ``tf.saved_model.load`` (so ``edgeflow serve``, which reads the same layout, never
@@ -46,10 +45,9 @@ START = re.compile(r"^\[\d+/\d+\] (\w+) \.\.\.$")
 DONE = re.compile(r"^\[\d+/\d+\] (\w+) (?:done|reused from cache) in ([\d.]+)s$")
 
 
-def edgeflow_run(out: Path, data: Path, cache: bool) -> list:
-    cmd = [sys.executable, "-m", "edgeflow.pipelines.cli", "run", "image", "--preset", "tiny",
-           "--output", str(out), "--data", str(data)]
-    return cmd + (["--set", "pipeline.cache=true"] if cache else [])
+def edgeflow_run(out: Path, data: Path) -> list:
+    return [sys.executable, "-m", "edgeflow.pipelines.cli", "run", "image", "--preset", "tiny",
+            "--output", str(out), "--data", str(data)]
 
 
 def run_to_end(cmd: list) -> tuple:
@@ -186,7 +184,7 @@ def main() -> int:
     data = write_digits_folder(work / "data", args.per_class)
     out = work / "out"
     t0 = time.time()
-    rc, console = run_to_end(edgeflow_run(out, data, cache=False))
+    rc, console = run_to_end(edgeflow_run(out, data))
     if rc != 0:
         print(console[-3000:])
         return 1
@@ -194,13 +192,12 @@ def main() -> int:
     print(f"first run: {time.time() - t0:.0f}s; step seconds " + ", ".join(f"{k} {v:.1f}" for k, v in lengths.items()),
           flush=True)
     kills, chains, problems = [], [], []
-    chain_steps = [steps[i:i + len(steps)] for i in range(0, args.rounds, len(steps))]
-    chain_steps[-1] = chain_steps[-1][:args.rounds - len(steps) * (len(chain_steps) - 1)]
+    chain_steps = [[steps[k % len(steps)] for k in range(i, min(i + len(steps), args.rounds))]
+                   for i in range(0, args.rounds, len(steps))]
     for c, planned in enumerate(chain_steps):
         before, killed_runs, t = snapshot(out), set(), time.time()
-        for j, step in enumerate(planned):
-            at, delay, landed = kill_during(edgeflow_run(out, data, cache=j > 0), step, lengths, rng,
-                                            out / "serving" / "image")
+        for step in planned:
+            at, delay, landed = kill_during(edgeflow_run(out, data), step, lengths, rng, out / "serving" / "image")
             now = snapshot(out)
             killed_runs |= {r for r, s in now["runs"].items() if s == "RUNNING"}
             kill = {"round": len(kills) + 1, "step": step, "killed in": at, "delay": delay, "landed": landed,
@@ -210,7 +207,7 @@ def main() -> int:
                   f"{len(kill['partial'])}  earlier records lost {len(kill['lost'])}", flush=True)
             if kill["partial"] or kill["lost"] or not landed:
                 problems.append((kill, ""))
-        rc, console = run_to_end(edgeflow_run(out, data, cache=True))
+        rc, console = run_to_end(edgeflow_run(out, data))
         after = snapshot(out)
         chain = {"chain": c + 1, "kills": len(planned), "rerun rc": rc, "blessed": "blessed:  yes" in console,
                  "left RUNNING": sorted(r for r, s in after["runs"].items() if s == "RUNNING"),
