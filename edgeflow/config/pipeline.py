@@ -16,7 +16,7 @@ import yaml
 
 from edgeflow.config.base import ConfigError, _merge, check, from_dict, parse_override, to_dict
 from edgeflow.config.detection import DetectionConfig
-from edgeflow.config.image import AugmentConfig, BaselineConfig, ImageConfig, ModelConfig, TuningConfig
+from edgeflow.config.image import BACKBONE_MIN_SIZE, AugmentConfig, BaselineConfig, ImageConfig, ModelConfig, TuningConfig
 from edgeflow.config.sequence import SequenceConfig
 from edgeflow.config.shared import (EDGETPU_ACTIVATIONS, DataConfig, DiagnosticsConfig, EvalConfig, ExportConfig, KubeflowConfig,
                                     OrchestrationConfig, ServingConfig, TrackingConfig, TrainConfig)
@@ -45,9 +45,16 @@ class PipelineConfig:
     def __post_init__(self):
         check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
                "name", "must be letters, digits, '-' or '_'")
-        check(self.image.size is None or self.image.size >= 2 ** self.model.blocks, "model.blocks",
-               f"is {self.model.blocks}, which halves the image too often for "
-               f"image.size={self.image.size}; use fewer blocks or a larger image.size")
+        if self.model.backbone == "cnn":
+            check(self.image.size is None or self.image.size >= 2 ** self.model.blocks, "model.blocks",
+                  f"is {self.model.blocks}, which halves the image too often for "
+                  f"image.size={self.image.size}; use fewer blocks or a larger image.size")
+        else:
+            check(self.image.size is None or self.image.size >= BACKBONE_MIN_SIZE, "image.size",
+                  f"is {self.image.size}, smaller than the {BACKBONE_MIN_SIZE} px the {self.model.backbone} backbone "
+                  f"needs; set image.size={BACKBONE_MIN_SIZE} or more, or use model.backbone=cnn")
+            check(not self.tuning.enabled, "tuning.enabled",
+                  "searches the cnn's controls only; set tuning.enabled=false with a backbone")
         if self.export.target == "edgetpu" and applies("model", self.name):
             act = self.model.activation
             if act == "leaky_relu":  # the Edge TPU has no LeakyRelu: build PReLU, one slope per channel from leaky_alpha
