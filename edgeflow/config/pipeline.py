@@ -132,6 +132,9 @@ APPLIES_TO = {
     "baseline": ("image",),
     "tuning": ("image",),
     "eval.min_accuracy": ("image",),
+    "train.fine_tune_layers": ("image",),  # a pretrained model.backbone's second stage
+    "train.fine_tune_lr": ("image",),
+    "train.fine_tune_epochs": ("image",),
     "sequence": ("sequence",),
     "detection": ("detection",),
 }

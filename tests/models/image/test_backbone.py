@@ -102,6 +102,8 @@ def test_backbone_refuses_small_images_and_tuning_and_cnn_refuses_a_weights_file
         load_config("image", overrides=["model.backbone=mobilenet_v2", "tuning.enabled=true"])
     with pytest.raises(ConfigError, match=r"model.weights is a weights file, which only a backbone reads"):
         load_config("image", overrides=["model.weights=w.h5"])
+    with pytest.raises(ConfigError, match=r"train.fine_tune_lr applies only to the image pipeline"):
+        load_config("sequence", overrides=["train.fine_tune_lr=0.001"])
 
 
 @pytest.fixture
