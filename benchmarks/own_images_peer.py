@@ -5,8 +5,9 @@
 
 The folder is benchmarks/own_images.py's (4 shapes on noisy colour backgrounds, 24-64 px, JPEG + PNG,
 seed 16). Both sides see the same split: edgeflow's ExampleGen puts ``<class>/<file>`` in eval when
-sha256(path) % (train_buckets + eval_buckets) >= train_buckets (4:1 by default, TFX's hash split); this
-script computes the same and checks the counts against the pipeline's.
+sha256(key) % (train_buckets + eval_buckets) >= train_buckets, the key being the serialized tf.train.Feature
+of the path (4:1 by default, TFX's hash split on ``partition_feature_name``); this script computes the same
+and checks the counts against the pipeline's.
 
 * edgeflow: ``edgeflow run image --data FOLDER --set export.enabled=false`` (no other setting; EdgeExport
   off so the seconds compare training) in a fresh output folder; its eval accuracy is TFMA's on the eval split.
@@ -15,6 +16,7 @@ script computes the same and checks the counts against the pipeline's.
   chooses here, so the inputs match), Rescaling(1/255), three Conv2D(16/32/64)+MaxPool blocks, Dense(128),
   Adam(1e-3), ``--peer-epochs`` epochs, no augmentation, no early stopping; accuracy on the eval files.
   It runs in its own process, so both sides' seconds include starting Python and TensorFlow.
+* ``--also KEY=VALUE`` (repeatable): one more edgeflow run with those ``--set`` values.
 * ``--backbone NAME``: also ``edgeflow run image --data FOLDER --set model.backbone=NAME --set
   model.weights=null`` (no ImageNet weights can be downloaded here), with ``train.epochs`` from
   ``--backbone-epochs``: pick it so its seconds come near the default run's.
@@ -37,11 +39,16 @@ SUFFIXES = (".jpg", ".png")
 
 
 def split_files(root: Path, train_buckets: int = 4, eval_buckets: int = 1):
-    """(train, eval) lists of ``<class>/<file>`` paths, split as edgeflow's ExampleGen splits them."""
+    """(train, eval) lists of ``<class>/<file>`` paths, split as edgeflow's ExampleGen splits them
+    (tfx/components/example_gen/base_example_gen_executor.py, _GeneratePartitionKey and _PartitionFn)."""
+    import edgeflow  # noqa: F401
+    import tensorflow as tf
+
     splits = ([], [])
     for path in sorted(p for p in root.glob("*/*") if p.suffix.lower() in SUFFIXES):
         rel = f"{path.parent.name}/{path.name}"
-        bucket = int(hashlib.sha256(rel.encode()).hexdigest(), 16) % (train_buckets + eval_buckets)
+        key = tf.train.Feature(bytes_list=tf.train.BytesList(value=[rel.encode()])).SerializeToString(deterministic=True)
+        bucket = int(hashlib.sha256(key).hexdigest(), 16) % (train_buckets + eval_buckets)
         splits[bucket >= train_buckets].append(rel)
     return splits
 
@@ -107,6 +114,8 @@ def main():
     ap.add_argument("--peer-epochs", type=int, default=10, help="the notebook's epochs (the tutorial's 10)")
     ap.add_argument("--backbone", default=None, help="also run edgeflow with model.backbone=NAME, weights=null")
     ap.add_argument("--backbone-epochs", type=int, default=10)
+    ap.add_argument("--also", action="append", default=[], metavar="KEY=VALUE",
+                    help="one more edgeflow run with these --set values (repeat the flag for more values)")
     ap.add_argument("--peer-only", nargs=2, metavar=("TRAIN_DIR", "EVAL_DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peer_only:
@@ -121,6 +130,8 @@ def main():
     rows["keras peer"] = run_peer(link_split(data, train_rels, work / "split" / "train"),
                                   link_split(data, eval_rels, work / "split" / "eval"), args.peer_epochs)
     print(f"keras peer done in {rows['keras peer']['seconds']:.0f} s", flush=True)
+    if args.also:
+        rows["edgeflow " + " ".join(args.also)] = run(data, work / "out-also", args.also, with_export=False)
     if args.backbone:
         rows[f"edgeflow {args.backbone}"] = run(
             data, work / f"out-{args.backbone}",
@@ -131,10 +142,10 @@ def main():
     counts = read_run(work / "out-default" / "image" / "metadata.sqlite", "image").example_counts
     print(f"\nsplit check: edgeflow's ExampleGen wrote {counts.get('train')} train / {counts.get('eval')} eval; "
           f"this script's split {len(train_rels)} / {len(eval_rels)}")
-    print(f"\n{'run':24} {'eval accuracy':>13} {'blessed':>8} {'epochs':>6} {'seconds':>8}")
+    print(f"\n{'run':40} {'eval accuracy':>13} {'blessed':>8} {'epochs':>6} {'seconds':>8}")
     for name, r in rows.items():
         failed = "" if r["rc"] == 0 else f"  (exit {r['rc']})"
-        print(f"{name:24} {r['accuracy']:13.4f} {str(r['blessed']):>8} {r['epochs']:6d} {r['seconds']:8.0f}{failed}")
+        print(f"{name:40} {r['accuracy']:13.4f} {str(r['blessed']):>8} {r['epochs']:6d} {r['seconds']:8.0f}{failed}")
     print(f"edgeflow's input shape: {rows['edgeflow']['shape']}")
     for name, r in rows.items():
         print(f"{name}: {r['command']}")
