@@ -21,6 +21,9 @@ from edgeflow.config.sequence import SequenceConfig
 from edgeflow.config.shared import (EDGETPU_ACTIVATIONS, DataConfig, DiagnosticsConfig, EvalConfig, ExportConfig, KubeflowConfig,
                                     OrchestrationConfig, ServingConfig, TrackingConfig, TrainConfig)
 
+EDGETPU_UNMAPPED_BACKBONES = ("mobilenet_v3_small",)
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     name: str = "image"
@@ -60,6 +63,10 @@ class PipelineConfig:
             if act == "leaky_relu":  # the Edge TPU has no LeakyRelu: build PReLU, one slope per channel from leaky_alpha
                 object.__setattr__(self, "model", replace(self.model, activation="prelu"))
                 act = "prelu"
+            # measured: MobileNetV3's int8 .tflite has HARD_SWISH, not on the Edge TPU's list; MobileNetV2's maps whole
+            check(self.model.backbone not in EDGETPU_UNMAPPED_BACKBONES, "model.backbone",
+                  f"is {self.model.backbone}, whose hard-swish activations convert to HARD_SWISH, which the Edge TPU "
+                  "cannot run (export.target=edgetpu would send the rest of the graph to the CPU); use mobilenet_v2 or cnn")
             check(act in EDGETPU_ACTIVATIONS, "model.activation",
                   f"is {act}, which the Edge TPU cannot run (export.target=edgetpu would send every layer after "
                   f"the first {act} to the CPU); use one of {', '.join(EDGETPU_ACTIVATIONS)}")

@@ -102,6 +102,9 @@ def test_backbone_refuses_small_images_and_tuning_and_cnn_refuses_a_weights_file
         load_config("image", overrides=["model.backbone=mobilenet_v2", "tuning.enabled=true"])
     with pytest.raises(ConfigError, match=r"model.weights is a weights file, which only a backbone reads"):
         load_config("image", overrides=["model.weights=w.h5"])
+    with pytest.raises(ConfigError, match=r"model.backbone is mobilenet_v3_small, .*HARD_SWISH.*use mobilenet_v2 or cnn"):
+        load_config("image", overrides=["model.backbone=mobilenet_v3_small", "export.target=edgetpu"])
+    assert load_config("image", overrides=["model.backbone=mobilenet_v2", "export.target=edgetpu"]).model.backbone
     with pytest.raises(ConfigError, match=r"train.fine_tune_lr applies only to the image pipeline"):
         load_config("sequence", overrides=["train.fine_tune_lr=0.001"])
 
