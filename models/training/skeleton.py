@@ -17,7 +17,8 @@ the same, in this order:
    (models/training/live_tracking.py);
 5. fit; then, where the task asks for one (:meth:`TrainingTask.fine_tune`: a pretrained image backbone),
    a second stage of ``train.fine_tune_epochs`` at ``train.fine_tune_lr``, recompiled, with fresh callbacks
-   (no diagnostics) continuing the epoch count; then ``<model run>/keras/model.keras`` (the bare network, for EdgeExport), then the task's export.
+   (no diagnostics) continuing the epoch count; then ``<model run>/keras/model.keras`` (the bare network,
+   for EdgeExport), then the task's export.
 """
 from __future__ import annotations
 
