@@ -143,3 +143,17 @@ def test_imagenet_offline_is_one_sentence_naming_the_fix(offline, tmp_path, caps
     captured = capsys.readouterr()
     check_one_sentence(code, captured.out, captured.err, ["model.weights=imagenet", "model.weights=null",
                                                           "local weights file"], out)
+
+
+def test_diagnostics_advice_for_a_backbone_names_its_own_cures_not_the_cnns_batch_norm():
+    from edgeflow.models.training.diagnostics import build_diagnostics
+
+    probe = (np.zeros((2, 32, 32, 3), "float32"), np.zeros((2,), "int64"))
+    for backbone, said, not_said in (("mobilenet_v2", "train.fine_tune_layers", "model.batch_norm"),
+                                     ("cnn", "model.batch_norm=true", "train.fine_tune_layers")):
+        task = ImageTask(ImageConfig(size=32, channels=3), ModelConfig(backbone=backbone, weights=None), ["a", "b"])
+        health = build_diagnostics(DiagnosticsConfig(), probe, None, advice=task.advice())[0]
+        # the report of an epoch whose first layer's gradient was 1e-5 x the last layer's
+        health.checks = [{"epoch": 1, "norms": {}, "first_to_last": 1e-5, "vanishing": True, "exploding": False}]
+        message = health.report()["message"]
+        assert message.startswith("vanishing gradients") and said in message and not_said not in message
