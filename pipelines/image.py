@@ -150,7 +150,7 @@ def resolve(cfg: PipelineConfig, scan=None) -> PipelineConfig:
     if scan is None:
         scan = scan_image_folder(_data(cfg)[1].folder, cfg.data.max_bad_fraction)
     choice = choose_shape(sample_stats(scan.root, scan.files, seed=cfg.train.seed), cfg.model.blocks,
-                          cfg.image.size, cfg.image.channels, cfg.image.max_auto_size)
+                          cfg.image.size, cfg.image.channels, cfg.image.max_auto_size, cfg.model.backbone)
     log.info(choice.reason)
     return replace(cfg, image=replace(cfg.image, size=choice.size, channels=choice.channels))
 
@@ -165,6 +165,10 @@ def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipelin
              "" if data.span is None else f" (span {data.span})",
              f" ({len(scan.bad)} unreadable files skipped, named in the log)" if scan.bad else "")
     cfg = resolve(cfg, scan)
+    # model.weights: fetch imagenet into Keras' cache (or say in one sentence why not), read a weights file
+    from edgeflow.models.image.backbone import check_weights
+
+    check_weights(cfg.model, cfg.image.size, cfg.image.channels)
     data_root = str(Path(root).expanduser().resolve())
     record = lineage("image", data_root, fingerprint_files([str(scan.root / rel) for rel, _ in scan.files], str(scan.root)), scan.classes)
     return create_pipeline(cfg, data_root, scan.classes, beam_args, record)

@@ -82,10 +82,15 @@ def round_size(side: float, blocks: int, max_size: int = MAX_AUTO_SIZE) -> int:
     return int(min(max(round(side / step) * step, low), high))
 
 
+BACKBONE_HALVINGS = 5  # a keras.applications MobileNet halves its input 5 times: sizes are multiples of 32
+
+
 def choose_shape(stats: ImageStats, blocks: int, size: Optional[int] = None,
-                 channels: Optional[int] = None, max_size: int = MAX_AUTO_SIZE) -> ShapeChoice:
+                 channels: Optional[int] = None, max_size: int = MAX_AUTO_SIZE,
+                 backbone: str = "cnn") -> ShapeChoice:
     """Fills whichever of `size` / `channels` is None from `stats` (a chosen size at most
-    `max_size`, ``image.max_auto_size``); says why in one line."""
+    `max_size`, ``image.max_auto_size``); says why in one line. With a `backbone` other than the
+    cnn, the size is a multiple of 32 (its 5 halvings), so at least 32."""
     parts = []
     if channels is None:
         channels = 3 if stats.colour else 1
@@ -93,9 +98,11 @@ def choose_shape(stats: ImageStats, blocks: int, size: Optional[int] = None,
     else:
         parts.append(f"image.channels={channels} (set)")
     if size is None:
-        size = round_size(stats.median_side, blocks, max_size)
+        halvings, why = ((blocks, "2**model.blocks") if backbone == "cnn"
+                         else (BACKBONE_HALVINGS, f"the {backbone} backbone's 5 halvings: 2**5"))
+        size = round_size(stats.median_side, halvings, max_size)
         parts.append(f"image.size={size} (median side {stats.median_side:g} px, rounded to a multiple of "
-                     f"2**model.blocks={2 ** blocks} within [{MIN_SIZE}, image.max_auto_size={max_size}])")
+                     f"{why}={2 ** halvings} within [{MIN_SIZE}, image.max_auto_size={max_size}])")
     else:
         parts.append(f"image.size={size} (set)")
     return ShapeChoice(size, channels, "input shape: " + ", ".join(parts))

@@ -9,6 +9,8 @@ from edgeflow.config.shared import check_model_controls
 
 POOLINGS = ("max", "average")  # downsampling inside a block
 HEADS = ("flatten", "global_average")  # how the last feature map becomes a vector
+BACKBONES = ("cnn", "mobilenet_v2", "mobilenet_v3_small")  # cnn: built here; the others: keras.applications
+BACKBONE_MIN_SIZE = 32  # px: the smallest input the keras.applications MobileNets take
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 
@@ -58,8 +60,16 @@ class ModelConfig:
     """A convolutional classifier: ``blocks`` x (conv, [bn], act, conv, [bn], act, pool), then a softmax head.
 
     Depth is ``blocks``, width is ``filters``; the controls (activation ... batch_norm) are the
-    ones every architecture shares (see models/controls.py)."""
+    ones every architecture shares (see models/controls.py).
 
+    ``backbone`` other than ``cnn`` replaces the blocks with a keras.applications network
+    (models/image/backbone.py) and a new head (global average, ``dropout``, softmax); the cnn's
+    fields (blocks ... head) then shape nothing. ``weights``: ``imagenet`` (Keras downloads them on
+    first use, where the network allows), the path of a weights file (.h5) saved from the same
+    backbone, or null (random start). Pretrained weights train in two stages (train.fine_tune_*)."""
+
+    backbone: str = "cnn"  # cnn | mobilenet_v2 | mobilenet_v3_small
+    weights: Optional[str] = "imagenet"  # a backbone's start: imagenet | a weights file path | null (random)
     blocks: int = 2
     filters: int = 32  # filters of the first block; each later block doubles them
     kernel_size: int = 3
@@ -80,6 +90,10 @@ class ModelConfig:
         check_model_controls(self)
         check(self.pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}")
         check(self.head in HEADS, "head", f"must be one of {', '.join(HEADS)}")
+        check(self.backbone in BACKBONES, "backbone", f"must be one of {', '.join(BACKBONES)}")
+        check(self.backbone != "cnn" or self.weights in (None, "imagenet"), "weights",
+              "is a weights file, which only a backbone reads (model.backbone=mobilenet_v2 or mobilenet_v3_small); "
+              "the cnn trains from scratch: set model.weights=null")
 
 @dataclass(frozen=True)
 class BaselineConfig:

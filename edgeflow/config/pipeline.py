@@ -16,10 +16,13 @@ import yaml
 
 from edgeflow.config.base import ConfigError, _merge, check, from_dict, parse_override, to_dict
 from edgeflow.config.detection import DetectionConfig
-from edgeflow.config.image import AugmentConfig, BaselineConfig, ImageConfig, ModelConfig, TuningConfig
+from edgeflow.config.image import BACKBONE_MIN_SIZE, AugmentConfig, BaselineConfig, ImageConfig, ModelConfig, TuningConfig
 from edgeflow.config.sequence import SequenceConfig
 from edgeflow.config.shared import (EDGETPU_ACTIVATIONS, DataConfig, DiagnosticsConfig, EvalConfig, ExportConfig, KubeflowConfig,
                                     OrchestrationConfig, ServingConfig, TrackingConfig, TrainConfig)
+
+EDGETPU_UNMAPPED_BACKBONES = ("mobilenet_v3_small",)
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -45,14 +48,25 @@ class PipelineConfig:
     def __post_init__(self):
         check(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
                "name", "must be letters, digits, '-' or '_'")
-        check(self.image.size is None or self.image.size >= 2 ** self.model.blocks, "model.blocks",
-               f"is {self.model.blocks}, which halves the image too often for "
-               f"image.size={self.image.size}; use fewer blocks or a larger image.size")
+        if self.model.backbone == "cnn":
+            check(self.image.size is None or self.image.size >= 2 ** self.model.blocks, "model.blocks",
+                  f"is {self.model.blocks}, which halves the image too often for "
+                  f"image.size={self.image.size}; use fewer blocks or a larger image.size")
+        else:
+            check(self.image.size is None or self.image.size >= BACKBONE_MIN_SIZE, "image.size",
+                  f"is {self.image.size}, smaller than the {BACKBONE_MIN_SIZE} px the {self.model.backbone} backbone "
+                  f"needs; set image.size={BACKBONE_MIN_SIZE} or more, or use model.backbone=cnn")
+            check(not self.tuning.enabled, "tuning.enabled",
+                  "searches the cnn's controls only; set tuning.enabled=false with a backbone")
         if self.export.target == "edgetpu" and applies("model", self.name):
             act = self.model.activation
             if act == "leaky_relu":  # the Edge TPU has no LeakyRelu: build PReLU, one slope per channel from leaky_alpha
                 object.__setattr__(self, "model", replace(self.model, activation="prelu"))
                 act = "prelu"
+            # measured: MobileNetV3's int8 .tflite has HARD_SWISH, not on the Edge TPU's list; MobileNetV2's maps whole
+            check(self.model.backbone not in EDGETPU_UNMAPPED_BACKBONES, "model.backbone",
+                  f"is {self.model.backbone}, whose hard-swish activations convert to HARD_SWISH, which the Edge TPU "
+                  "cannot run (export.target=edgetpu would send the rest of the graph to the CPU); use mobilenet_v2 or cnn")
             check(act in EDGETPU_ACTIVATIONS, "model.activation",
                   f"is {act}, which the Edge TPU cannot run (export.target=edgetpu would send every layer after "
                   f"the first {act} to the CPU); use one of {', '.join(EDGETPU_ACTIVATIONS)}")
@@ -125,6 +139,9 @@ APPLIES_TO = {
     "baseline": ("image",),
     "tuning": ("image",),
     "eval.min_accuracy": ("image",),
+    "train.fine_tune_layers": ("image",),  # a pretrained model.backbone's second stage
+    "train.fine_tune_lr": ("image",),
+    "train.fine_tune_epochs": ("image",),
     "sequence": ("sequence",),
     "detection": ("detection",),
 }

@@ -55,6 +55,12 @@ class TrainConfig:
     tensorboard: bool = True  # TensorBoard logs under <model run dir>/tensorboard
     clipnorm: Optional[float] = None  # clip each gradient's norm (a cure for exploding gradients)
     distribute: str = "auto"  # tf.distribute strategy: auto, none, mirrored, multi_worker (see models/training/distribute.py)
+    # A pretrained backbone (model.backbone, model.weights not null) trains in two stages: first the new
+    # head for `epochs` with the backbone frozen, then the top `fine_tune_layers` layers of the backbone
+    # unfrozen (its batch norm layers stay frozen) at `fine_tune_lr` for `fine_tune_epochs` more.
+    fine_tune_layers: int = 30  # 0 = no second stage
+    fine_tune_lr: float = 1e-4
+    fine_tune_epochs: int = 10
 
     def __post_init__(self):
         check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
@@ -66,6 +72,9 @@ class TrainConfig:
         check(self.min_epochs >= 0, "min_epochs", "must be at least 0 (0 = early stopping may stop at any epoch)")
         check(0.0 < self.validation_fraction <= 0.5, "validation_fraction", "must be in (0, 0.5]")
         check(self.distribute in DISTRIBUTE, "distribute", f"must be one of {', '.join(DISTRIBUTE)}")
+        check(self.fine_tune_layers >= 0, "fine_tune_layers", "must be at least 0 (0 = no fine-tuning stage)")
+        check(0.0 < self.fine_tune_lr < 1.0, "fine_tune_lr", "must be in (0, 1)")
+        check(self.fine_tune_epochs >= 1, "fine_tune_epochs", "must be at least 1")
 
 @dataclass(frozen=True)
 class EvalConfig:

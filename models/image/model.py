@@ -47,3 +47,12 @@ def build_cnn(input_shape: Tuple[int, int, int], num_classes: int, cfg: ModelCon
     for b in range(cfg.blocks):
         x = apply_conv_block(x, cfg.filters * 2**b, cfg, name=f"block{b + 1}", seed=seed)
     return keras.Model(inputs, apply_head(x, num_classes, cfg, seed), name="cnn")
+
+
+def build_classifier(input_shape: Tuple[int, int, int], num_classes: int, cfg: ModelConfig, seed=None) -> keras.Model:
+    """``model.backbone``: the cnn above, or a keras.applications backbone (models/image/backbone.py)."""
+    if cfg.backbone == "cnn":
+        return build_cnn(input_shape, num_classes, cfg, seed)
+    from edgeflow.models.image.backbone import build_backbone_classifier
+
+    return build_backbone_classifier(input_shape, num_classes, cfg, seed)

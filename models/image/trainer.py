@@ -26,7 +26,7 @@ from edgeflow.config import AugmentConfig, DiagnosticsConfig, ImageConfig, Model
 from edgeflow.models.controls import configured_cures
 from edgeflow.models.features import IMAGE_FEATURE, IMAGE_KEY, LABEL_KEY
 from edgeflow.models.image.augment import augment_dataset, build_augmenter, describe
-from edgeflow.models.image.model import build_cnn
+from edgeflow.models.image.model import build_classifier
 from edgeflow.models.training.skeleton import TrainingTask, make_optimizer, train
 from edgeflow.models.training.validation import split_dataset
 
@@ -129,9 +129,38 @@ class ImageTask(TrainingTask):
         log.info("  %s", describe(self.augment))
         return augment_dataset(fit, build_augmenter(self.augment, train.seed)), validation
 
+    @property
+    def pretrained(self) -> bool:
+        """A backbone with pretrained weights: frozen for the first stage, its top fine-tuned in the second."""
+        return self.model_cfg.backbone != "cnn" and self.model_cfg.weights is not None
+
     def build_model(self):
-        return build_cnn((self.image.size, self.image.size, self.image.channels), len(self.class_names),
-                         self.model_cfg)
+        model = build_classifier((self.image.size, self.image.size, self.image.channels), len(self.class_names),
+                                 self.model_cfg)
+        if self.pretrained:
+            from edgeflow.models.image.backbone import freeze_backbone
+
+            log.info("  %s backbone from %s weights: %d layers frozen while the new head trains", self.model_cfg.backbone,
+                     self.model_cfg.weights, freeze_backbone(model))
+        return model
+
+    def fine_tune(self, model, train: TrainConfig):
+        if not self.pretrained or not train.fine_tune_layers:
+            return None
+        from edgeflow.models.image.backbone import unfreeze_top
+
+        count = unfreeze_top(model, train.fine_tune_layers)
+        return f"fine-tuning the top {train.fine_tune_layers} layers of the backbone ({count} with weights, batch norm kept frozen)"
+
+    def advice(self):
+        if self.model_cfg.backbone == "cnn":
+            return {}
+        # A backbone has its own batch norm and activations; the cnn's controls (model.batch_norm,
+        # model.activation, model.initializer) do not shape it.
+        return {"vanishing": ("pretrained weights (model.weights=imagenet or a weights file), or fewer unfrozen "
+                              "layers (train.fine_tune_layers); the backbone has batch norm already"),
+                "exploding": "clip gradients (train.clipnorm=1.0) or lower train.learning_rate and train.fine_tune_lr",
+                "dead": "use pretrained weights (model.weights) or lower train.learning_rate and train.fine_tune_lr"}
 
     def compile(self, model, optimizer):
         compile_classifier(model, optimizer)

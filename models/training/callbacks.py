@@ -21,11 +21,11 @@ class EpochProgress(keras.callbacks.Callback):
 
     A resumed training keeps the rows of the epochs it does not repeat."""
 
-    def __init__(self, epochs: int, history_path: str):
+    def __init__(self, epochs: int, history_path: str, first_epoch: int = 0):
         super().__init__()
         if epochs < 1:
             raise ValueError("epochs must be at least 1")
-        self.epochs, self.history_path = epochs, history_path
+        self.epochs, self.history_path, self.first_epoch = epochs, history_path, first_epoch
 
     def on_train_begin(self, logs=None):
         self.history, self._t0, self._first = [], time.time(), True
@@ -38,7 +38,7 @@ class EpochProgress(keras.callbacks.Callback):
         if self._first:  # epoch > 0 here means BackupAndRestore resumed the training
             self._first = False
             self.history = [row for row in self.history if row["epoch"] <= epoch]
-            if epoch:
+            if epoch > self.first_epoch:  # first_epoch: where a second training stage starts
                 log.info("  resuming at epoch %d/%d from the last backup", epoch + 1, self.epochs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -67,12 +67,13 @@ def learning_rate_callbacks(cfg: TrainConfig) -> list:
 
 
 def build_callbacks(cfg: TrainConfig, run_dir: str, backup_dir: Optional[str] = None,
-                    diagnostics: Sequence[keras.callbacks.Callback] = ()) -> list:
+                    diagnostics: Sequence[keras.callbacks.Callback] = (), first_epoch: int = 0) -> list:
     """Every callback of a training, in order:
 
     BackupAndRestore (when ``cfg.resume`` and `backup_dir`: a killed training resumes from its last
     finished epoch), EarlyStopping (from epoch ``cfg.min_epochs`` on, restoring the best weights), a best-weights checkpoint, the
     learning-rate schedule, TensorBoard logs, the `diagnostics` (see models/training/diagnostics.py), progress.
+    `first_epoch`: the epoch a second training stage starts at (its rows follow the first stage's in history.json).
     """
     callbacks = []
     if cfg.resume and backup_dir:
@@ -88,4 +89,4 @@ def build_callbacks(cfg: TrainConfig, run_dir: str, backup_dir: Optional[str] = 
     ]
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), profile_batch=0))
-    return callbacks + list(diagnostics) + [EpochProgress(cfg.epochs, os.path.join(run_dir, "history.json"))]
+    return callbacks + list(diagnostics) + [EpochProgress(cfg.epochs, os.path.join(run_dir, "history.json"), first_epoch)]

@@ -51,6 +51,14 @@ def _say(report: dict, sink: DiagnosticsReport) -> None:
     (log.warning if report["flagged"] else log.info)("  diagnostics: %s", report["message"])
 
 
+GRADIENT_ADVICE = {  # what to do, for a network built from the shared controls (models/controls.py)
+    "vanishing": ("a ReLU-family activation (model.activation=relu or leaky_relu), He initialization "
+                  "(model.initializer=he_normal) or batch norm (model.batch_norm=true)"),
+    "exploding": "clip gradients (train.clipnorm=1.0), lower train.learning_rate or add batch norm (model.batch_norm=true)",
+    "dead": "use Leaky ReLU (model.activation=leaky_relu), a lower train.learning_rate or batch norm",
+}
+
+
 class GradientHealth(keras.callbacks.Callback):
     """Gradient norm of every kernel on the probe batch, before training and after each epoch.
 
@@ -58,15 +66,19 @@ class GradientHealth(keras.callbacks.Callback):
         probe: ``(x, y)``, e.g. x (P, H, W, C) and y (P,), fixed for the whole training.
         vanishing_ratio: first layer's norm / last layer's norm below this is vanishing.
         exploding_norm: any layer's norm above this (or not finite) is exploding.
+        advice: the cures each message names, by ``"vanishing"`` / ``"exploding"`` (default
+            :data:`GRADIENT_ADVICE`, the cnn's controls); a task whose controls differ (an image
+            backbone, which has batch norm already) gives its own.
     """
 
     def __init__(self, probe, report: DiagnosticsReport, vanishing_ratio: float = 1e-3,
-                 exploding_norm: float = 1e3):
+                 exploding_norm: float = 1e3, advice: Optional[Dict[str, str]] = None):
         super().__init__()
         if not 0 < vanishing_ratio < 1 or exploding_norm <= 0:
             raise ValueError("vanishing_ratio must be in (0, 1) and exploding_norm above 0")
         self.probe, self.sink = tuple(tf.convert_to_tensor(t) for t in probe), report
         self.vanishing_ratio, self.exploding_norm = vanishing_ratio, exploding_norm
+        self.advice = {**GRADIENT_ADVICE, **(advice or {})}
 
     def layer_gradient_norms(self) -> Dict[str, float]:
         """{layer name: L2 norm of d loss / d kernel}, layers in the model's order."""
@@ -118,13 +130,10 @@ class GradientHealth(keras.callbacks.Callback):
         last = self.checks[-1]
         if vanishing:
             message = (f"vanishing gradients (epoch {vanishing[0]}): the first layer's gradient norm is "
-                       f"{last['first_to_last']:.1e} x the last layer's; use a ReLU-family activation "
-                       "(model.activation=relu or leaky_relu), He initialization (model.initializer=he_normal) "
-                       "or batch norm (model.batch_norm=true)")
+                       f"{last['first_to_last']:.1e} x the last layer's; use {self.advice['vanishing']}")
         elif exploding:
             message = (f"exploding gradients (epoch {exploding[0]}): a layer's gradient norm passed "
-                       f"{self.exploding_norm:g}; clip gradients (train.clipnorm=1.0), lower train.learning_rate "
-                       "or add batch norm (model.batch_norm=true)")
+                       f"{self.exploding_norm:g}; {self.advice['exploding']}")
         else:
             message = f"gradients healthy (first/last layer norm ratio {last['first_to_last']:.2g})"
         return {"flagged": bool(vanishing or exploding), "vanishing": bool(vanishing),
@@ -157,11 +166,12 @@ def dead_fraction(activations) -> float:
 class DeadUnits(keras.callbacks.Callback):
     """Per ReLU-family layer, the share of units that never fire on the probe batch x (P, ...)."""
 
-    def __init__(self, probe_x, report: DiagnosticsReport, threshold: float = 0.5):
+    def __init__(self, probe_x, report: DiagnosticsReport, threshold: float = 0.5, advice: Optional[str] = None):
         super().__init__()
         if not 0 < threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
         self.probe_x, self.sink, self.threshold = tf.convert_to_tensor(probe_x), report, threshold
+        self.advice = advice or GRADIENT_ADVICE["dead"]
 
     def on_train_begin(self, logs=None):
         self.layers = relu_family_layers(self.model)
@@ -188,8 +198,7 @@ class DeadUnits(keras.callbacks.Callback):
         if dead:
             worst = max(dead, key=dead.get)
             message = (f"dead ReLU units: {len(dead)} layer(s) have more than {self.threshold:.0%} units that never "
-                       f"fire (worst {worst}: {dead[worst]:.0%}); use Leaky ReLU (model.activation=leaky_relu), "
-                       "a lower train.learning_rate or batch norm")
+                       f"fire (worst {worst}: {dead[worst]:.0%}); {self.advice}")
         elif not self.layers:  # e.g. an LSTM/GRU with tanh units: they saturate, they do not die
             message = ("dead-unit check does not apply: no ReLU-family layers (tanh and sigmoid units, as in "
                        "LSTM/GRU cells, saturate instead of dying; gradient_health watches for that)")
@@ -267,12 +276,14 @@ class Overfitting(keras.callbacks.Callback):
             _say(self.report(), self.sink)
 
 
-def build_diagnostics(cfg, probe, report, cures: Sequence[str] = ()) -> list:
+def build_diagnostics(cfg, probe, report, cures: Sequence[str] = (), advice: Optional[Dict[str, str]] = None) -> list:
     """The three diagnostics from a :class:`DiagnosticsConfig`; `probe` is ``(x, y)``; `report` is a
-    :class:`DiagnosticsReport` or the path of its JSON file (None: not written)."""
+    :class:`DiagnosticsReport` or the path of its JSON file (None: not written); `advice` replaces
+    entries of :data:`GRADIENT_ADVICE` (``vanishing``, ``exploding``, ``dead``)."""
     if not cfg.enabled:
         return []
     report = report if isinstance(report, DiagnosticsReport) else DiagnosticsReport(report)
-    return [GradientHealth(probe, report, cfg.vanishing_ratio, cfg.exploding_norm),
-            DeadUnits(probe[0], report, cfg.dead_fraction),
+    advice = {**GRADIENT_ADVICE, **(advice or {})}
+    return [GradientHealth(probe, report, cfg.vanishing_ratio, cfg.exploding_norm, advice),
+            DeadUnits(probe[0], report, cfg.dead_fraction, advice["dead"]),
             Overfitting(report, cfg.overfit_gap, cures)]

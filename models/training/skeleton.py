@@ -15,12 +15,16 @@ the same, in this order:
    the validation hold-out, the best-weights checkpoint, the LR schedule, TensorBoard, the per-epoch
    console line and ``history.json``, and each epoch into MLflow's ``train`` child run as it ends
    (models/training/live_tracking.py);
-5. fit, then ``<model run>/keras/model.keras`` (the bare network, for EdgeExport), then the task's export.
+5. fit; then, where the task asks for one (:meth:`TrainingTask.fine_tune`: a pretrained image backbone),
+   a second stage of ``train.fine_tune_epochs`` at ``train.fine_tune_lr``, recompiled, with fresh callbacks
+   (no diagnostics) continuing the epoch count; then ``<model run>/keras/model.keras`` (the bare network,
+   for EdgeExport), then the task's export.
 """
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -74,10 +78,20 @@ class TrainingTask:
         """The overfitting cures this task's config switches on, in words."""
         return ["early stopping"]
 
+    def advice(self) -> dict:
+        """Replacements for the diagnostics' cures in words (``vanishing``, ``exploding``, ``dead``; see
+        models/training/diagnostics.py GRADIENT_ADVICE), where this task's controls differ."""
+        return {}
+
     def extra_diagnostics(self, probe, report: DiagnosticsReport, cfg: DiagnosticsConfig) -> list:
         """Task-specific diagnostics callbacks (e.g. the sequence task's gradient per time step); each
         writes under its own key of `report`."""
         return []
+
+    def fine_tune(self, model: keras.Model, train: TrainConfig) -> Optional[str]:
+        """After the first fit: makes `model` ready for a second stage (e.g. unfreezes the top of a
+        pretrained backbone) and returns its console line; None (the default): one stage only."""
+        return None
 
     def export(self, model: keras.Model, fn_args) -> None:
         """Writes the serving SavedModel to ``fn_args.serving_model_dir`` and anything that goes beside it."""
@@ -115,7 +129,8 @@ def train(task: TrainingTask, fn_args, train_cfg: TrainConfig, diagnostics_cfg: 
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     tf.keras.utils.set_random_seed(train_cfg.seed)
     fit, validation = task.datasets(train_cfg)
-    with make_strategy(train_cfg.distribute).scope():  # train.distribute: none, mirrored, multi_worker
+    strategy = make_strategy(train_cfg.distribute)
+    with strategy.scope():  # train.distribute: none, mirrored, multi_worker
         model = task.build_model()
         copy_matching_weights(model, getattr(fn_args, "base_model", None))  # pipeline.warm_start
         task.compile(model, make_optimizer(train_cfg))
@@ -124,13 +139,25 @@ def train(task: TrainingTask, fn_args, train_cfg: TrainConfig, diagnostics_cfg: 
     if diagnostics_cfg.enabled:
         probe = task.probe(fit, diagnostics_cfg.probe_size)
         report = DiagnosticsReport(os.path.join(fn_args.model_run_dir, DIAGNOSTICS_FILE))
-        diagnostics = (build_diagnostics(diagnostics_cfg, probe, report, task.cures())
+        diagnostics = (build_diagnostics(diagnostics_cfg, probe, report, task.cures(), task.advice())
                        + task.extra_diagnostics(probe, report, diagnostics_cfg))
     tensorboard = os.path.join(fn_args.model_run_dir, "tensorboard") if train_cfg.tensorboard else None
     live = live_tracking(fn_args, report, tensorboard)  # each epoch into MLflow's train child run, as it ends
-    model.fit(fit, validation_data=validation, epochs=train_cfg.epochs, verbose=0,
-              callbacks=build_callbacks(train_cfg, fn_args.model_run_dir, backup_dir, diagnostics) + live
-              + list(callbacks))
+    history = model.fit(fit, validation_data=validation, epochs=train_cfg.epochs, verbose=0,
+                        callbacks=build_callbacks(train_cfg, fn_args.model_run_dir, backup_dir, diagnostics) + live
+                        + list(callbacks))
+    stage = task.fine_tune(model, train_cfg)
+    if stage:
+        done = history.epoch[-1] + 1 if history.epoch else train_cfg.epochs
+        second = replace(train_cfg, epochs=done + train_cfg.fine_tune_epochs, learning_rate=train_cfg.fine_tune_lr,
+                         min_epochs=0, lr_schedule="constant" if train_cfg.lr_schedule == "cosine" else train_cfg.lr_schedule)
+        log.info("  %s, epochs %d-%d at learning rate %g", stage, done + 1, second.epochs, second.learning_rate)
+        with strategy.scope():
+            task.compile(model, make_optimizer(second))
+        model.fit(fit, validation_data=validation, initial_epoch=done, epochs=second.epochs, verbose=0,
+                  callbacks=build_callbacks(second, fn_args.model_run_dir, backup_dir and backup_dir + "-fine_tune",
+                                            first_epoch=done)
+                  + live_tracking(fn_args, report, tensorboard) + list(callbacks))
     save_bare_model(model, fn_args.model_run_dir)  # for EdgeExport, before export attaches a Transform layer
     task.export(model, fn_args)
     return model

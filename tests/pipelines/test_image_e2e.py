@@ -90,3 +90,30 @@ def test_cli_rejects_unknown_pipeline_and_bad_values_in_one_line():
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 1 and text in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# A MobileNetV2 backbone through the whole pipeline, as small as it goes: 100 digits upsampled to the
+# backbone's 32 px minimum, one epoch from a random start, no tracking, only the float32 .tflite. Its accuracy
+# is not the point (eval.min_accuracy=0 blesses it so that Pusher and EdgeExport run).
+BACKBONE_RUN = ["model.backbone=mobilenet_v2", "model.weights=null", "image.size=32", "image.limit_per_class=10",
+                "train.epochs=1", "eval.min_accuracy=0", "baseline.enabled=false", "export.variants=float32",
+                "tracking.enabled=false", "train.tensorboard=false", "diagnostics.enabled=false"]
+
+
+def test_mobilenet_v2_backbone_trains_through_the_pipeline_and_exports(tmp_path):
+    from edgeflow.config import load_config
+    from edgeflow.edge.runtime import EdgeModel
+    from edgeflow.pipelines.runner import run_pipeline
+
+    cfg = load_config("image", "tiny", overrides=BACKBONE_RUN, updates={"output": str(tmp_path)})
+    r = run_pipeline(cfg).results
+    assert r.blessed is True and r.pushed_path and len(r.history) == 1
+    serve = tf.saved_model.load(r.pushed_path).signatures["serving_default"]
+    pngs = sorted((cfg.output_dir / "data").rglob("*.png"))[::10]
+    out = serve(image_bytes=tf.constant([p.read_bytes() for p in pngs]))  # the same request as the cnn's
+    assert out["probabilities"].shape == (len(pngs), 10)
+    (report,) = cfg.pipeline_root.glob("EdgeExport/edge_models/*/report.json")
+    row = __import__("json").loads(report.read_text())["variants"]["float32"]
+    assert "error" not in row and row["max_abs_output_diff"] < 1e-3, row
+    edge = EdgeModel(report.parent / "float32.tflite")
+    assert edge.input_shape == (1, 32, 32, 1)  # the cnn path's input: decoded grayscale in [0, 1]
