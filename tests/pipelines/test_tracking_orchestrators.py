@@ -3,11 +3,13 @@
 The session's tiny image run (LocalDagRunner, embedded store) is the reference; the same pipeline on
 the same data runs again under BeamDagRunner (each component one Beam step), with its own output
 folder (ML Metadata, pipeline root, serving root) but the same MLflow store, so the registry's
-``champion`` alias has a version to move from."""
+``champion`` alias has a version to move from. Its components' Beam work runs on the DirectRunner in
+multi-process mode (2 workers), as ``--beam-arg`` passes it: one run checks both."""
 import mlflow
 import pytest
 
 from edgeflow.config import load_config
+from edgeflow.pipelines.beam import beam_args
 from edgeflow.models.training.live_tracking import RECORDED_BY_TAG, RUN_ID_TAG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -41,9 +43,11 @@ def test_beam_dag_runner_writes_the_same_record_as_local_dag_runner(tiny_image_r
     cfg = load_config("image", "tiny", updates={
         "output": str(tmp_path / "beam"), "data": {"path": str(data)},
         "tracking": {"uri": local_cfg.tracking_uri}, "pipeline": {"orchestrator": "beam"}})
-    beam = run_pipeline(cfg)
+    beam = run_pipeline(cfg, beam_args("DirectRunner", ["--direct_running_mode=multi_processing",
+                                                        "--direct_num_workers=2"]))
 
     assert beam.results.blessed is True and beam.results.pushed_path
+    assert beam.results.example_counts == local.results.example_counts  # every image, read by worker processes
     parent = client.get_run(beam.mlflow_run_id)
     assert parent.info.status == "FINISHED" and parent.data.params["pipeline.orchestrator"] == "beam"
     assert parent.data.tags[RUN_ID_TAG] == beam.results.pipeline_run_id != local.results.pipeline_run_id
