@@ -99,13 +99,20 @@ def main():
     rows = {"before": run(data, work / "out-before", BEFORE, args.with_export)}
     print(f"before done in {rows['before']['seconds']:.0f} s", flush=True)
     rows["after"] = run(data, work / "out-after", [], args.with_export)
-    print(f"\n{'run':8} {'eval accuracy':>13} {'blessed':>8} {'epochs':>6} {'seconds':>8}")
+    print_runs(rows, "after", width=8)
+
+
+def print_runs(rows: dict, shape_of: str, width: int) -> None:
+    """The runs side by side (accuracy, blessed, epochs, seconds), `shape_of`'s input shape, then each command."""
+    print(f"\n{'run':{width}} {'eval accuracy':>13} {'blessed':>8} {'epochs':>6} {'seconds':>8}")
     for name, r in rows.items():
         failed = "" if r["rc"] == 0 else f"  (exit {r['rc']})"
-        print(f"{name:8} {r['accuracy']:13.4f} {str(r['blessed']):>8} {r['epochs']:6d} {r['seconds']:8.0f}{failed}")
-    print(f"after's input shape: {rows['after']['shape']}")
+        print(f"{name:{width}} {r['accuracy']:13.4f} {str(r['blessed']):>8} {r['epochs']:6d} {r['seconds']:8.0f}{failed}")
+    print(f"{shape_of}'s input shape: {rows[shape_of]['shape']}")
     for name, r in rows.items():
         print(f"{name}: {r['command']}")
+        if r.get("error"):
+            print(r["error"])
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from own_images import CLASSES, run, write_folder  # noqa: E402
+from own_images import CLASSES, print_runs, run, write_folder  # noqa: E402
 
 SUFFIXES = (".jpg", ".png")
 
@@ -142,15 +142,7 @@ def main():
     counts = read_run(work / "out-default" / "image" / "metadata.sqlite", "image").example_counts
     print(f"\nsplit check: edgeflow's ExampleGen wrote {counts.get('train')} train / {counts.get('eval')} eval; "
           f"this script's split {len(train_rels)} / {len(eval_rels)}")
-    print(f"\n{'run':40} {'eval accuracy':>13} {'blessed':>8} {'epochs':>6} {'seconds':>8}")
-    for name, r in rows.items():
-        failed = "" if r["rc"] == 0 else f"  (exit {r['rc']})"
-        print(f"{name:40} {r['accuracy']:13.4f} {str(r['blessed']):>8} {r['epochs']:6d} {r['seconds']:8.0f}{failed}")
-    print(f"edgeflow's input shape: {rows['edgeflow']['shape']}")
-    for name, r in rows.items():
-        print(f"{name}: {r['command']}")
-        if r.get("error"):
-            print(r["error"])
+    print_runs(rows, "edgeflow", width=40)
 
 
 if __name__ == "__main__":
