@@ -6,56 +6,11 @@ import sys
 import time
 
 import mlflow
-import pandas as pd
 import pytest
 
 from edgeflow.config import load_config
 from edgeflow.pipelines.tracking.runs import TrackingError, fingerprint, tracked_run
 from tests.mlflow_server import free_port, stop_group, wait_http
-
-
-@pytest.mark.e2e
-@pytest.mark.slow
-def test_pipeline_run_against_a_real_server_is_complete(mlflow_server, tmp_path, tiny_image_run):
-    from edgeflow.pipelines.runner import run_pipeline
-
-    url, _ = mlflow_server
-    cfg = load_config("image", "tiny", updates={"output": str(tmp_path / "out"), "tracking": {"uri": url}})
-    outcome = run_pipeline(cfg)
-    client = mlflow.tracking.MlflowClient(url)
-    parent = client.get_run(outcome.mlflow_run_id)
-    assert parent.info.status == "FINISHED"
-    assert parent.data.params["train.epochs"] == str(cfg.train.epochs)
-    tags = parent.data.tags
-    assert tags["tfx.pipeline_run_id"] == outcome.results.pipeline_run_id
-    assert int(tags["mlmd.execution_id.Trainer"]) == outcome.results.execution_ids["Trainer"]
-    assert len(tags["git_commit"]) >= 7 and tags["blessed"] == "true"
-    # the same digits data as the session's tiny run, in another folder: the same fingerprint
-    assert tags["data.fingerprint"] == fingerprint(str(tiny_image_run[0].output_dir / "data" / "digits-30"))
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"config.yaml", "logs"}
-
-    children = {r.data.tags["edgeflow.step"]: r for r in client.search_runs(
-        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")}
-    assert set(children) == {"data", "train", "evaluate", "push"}
-    assert children["data"].data.metrics["examples.train"] == outcome.results.example_counts["train"]
-    history = client.get_metric_history(children["train"].info.run_id, "val_loss")
-    assert len(history) == len(outcome.results.history) >= 1
-    artifacts = {step: {a.path for a in client.list_artifacts(r.info.run_id)} for step, r in children.items()}
-    assert {"schema.pbtxt", "anomalies.txt"} <= artifacts["data"]
-    assert "training_curves.png" in artifacts["train"]
-    assert {"confusion_matrix.png", "eval_metrics.json", "per_class.csv"} <= artifacts["evaluate"]
-    assert children["evaluate"].data.metrics["accuracy"] == pytest.approx(outcome.results.metrics["accuracy"])
-
-    champion = client.get_model_version_by_alias(cfg.model_name, "champion")
-    assert champion.run_id == parent.info.run_id
-    model = mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@champion")
-    png = sorted((cfg.output_dir / "data" / "digits-30" / "7").glob("*.png"))[0]
-    scored = model.predict(pd.DataFrame({"image_bytes": [png.read_bytes()]}))
-    assert len(scored["probabilities"][0]) == 10 and scored["class_name"][0] in [str(d) for d in range(10)]
-
-    proc = subprocess.run([sys.executable, "-m", "edgeflow.pipelines.cli", "models", cfg.model_name,
-                           "--tracking-uri", url], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and f"{champion.version}  yes" in proc.stdout
 
 
 def test_a_server_that_is_down_gets_one_sentence_quickly(tmp_path, monkeypatch):

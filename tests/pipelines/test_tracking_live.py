@@ -1,14 +1,20 @@
 """The record a pipeline writes from inside: epochs appear in MLflow while the Trainer still runs.
 
 The skeleton's live tracking on tiny in-memory data (an embedded store; seconds), then one e2e
-pipeline run against a real `mlflow server` on loopback for everything that needs TFX."""
+pipeline run against a real `mlflow server` on loopback for everything that needs TFX: the live
+epochs, and the whole record the run leaves (params, tags, child runs, artifacts, registry, the
+`edgeflow models` listing)."""
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import mlflow
+import pandas as pd
 import pytest
 
 from edgeflow.config import DiagnosticsConfig, load_config
@@ -75,6 +81,7 @@ def poll(what: str, fn, thread: threading.Thread, seconds: float = 900):
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_epochs_are_in_mlflow_while_the_trainer_runs(mlflow_server, tmp_path):
+    from edgeflow.pipelines.bundled.digits import write_digits_folder
     from edgeflow.pipelines.runner import run_pipeline
 
     url, _ = mlflow_server
@@ -117,17 +124,40 @@ def test_epochs_are_in_mlflow_while_the_trainer_runs(mlflow_server, tmp_path):
     assert "training_curves.png" in {a.path for a in client.list_artifacts(train.info.run_id)}
     assert train.data.tags["tensorboard.logdir"].endswith("tensorboard")
 
+    assert parent.info.status == "FINISHED"
+    tags = parent.data.tags
+    assert parent.data.params["train.epochs"] == str(epochs)
+    assert int(tags["mlmd.execution_id.Trainer"]) == run.results.execution_ids["Trainer"]
+    assert len(tags["git_commit"]) >= 7 and tags["blessed"] == "true"
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"config.yaml", "logs"}
+
     exp = client.get_experiment(parent.info.experiment_id)
     assert {k: exp.tags.get(k) for k in EXPERIMENT_KIND} == EXPERIMENT_KIND
-    data = next(r for r in children if r.data.tags["edgeflow.step"] == "data")
+    steps = {r.data.tags["edgeflow.step"]: r for r in children}
+    data = steps["data"]
+    assert data.data.metrics["examples.train"] == run.results.example_counts["train"]
     [dataset] = [d.dataset for d in data.inputs.dataset_inputs]
-    assert dataset.digest == fingerprint(run.results.input_base) == parent.data.tags["data.fingerprint"]
+    assert dataset.digest == fingerprint(run.results.input_base) == tags["data.fingerprint"]
+    # the same digits written into another folder: the same fingerprint (content, not location)
+    assert fingerprint(str(write_digits_folder(tmp_path / "again", 30))) == tags["data.fingerprint"]
     assert '"train": %d' % run.results.example_counts["train"] in dataset.profile
     assert "image_raw" in dataset.schema  # the column TFX inferred
+    artifacts = {step: {a.path for a in client.list_artifacts(r.info.run_id)} for step, r in steps.items()}
+    assert {"schema.pbtxt", "anomalies.txt"} <= artifacts["data"]
+    assert {"confusion_matrix.png", "eval_metrics.json", "per_class.csv"} <= artifacts["evaluate"]
+    assert steps["evaluate"].data.metrics["accuracy"] == pytest.approx(run.results.metrics["accuracy"])
+
     mlflow.set_tracking_uri(url)
     champion = client.get_model_version_by_alias(cfg.model_name, "champion")
     assert champion.run_id == parent.info.run_id
     assert mlflow.models.get_model_info(f"models:/{cfg.model_name}@champion").saved_input_example_info is not None
+    model = mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@champion")
+    png = sorted(Path(run.results.input_base).rglob("*.png"))[0]
+    scored = model.predict(pd.DataFrame({"image_bytes": [png.read_bytes()]}))
+    assert len(scored["probabilities"][0]) == 10 and scored["class_name"][0] in [str(d) for d in range(10)]
+    listing = subprocess.run([sys.executable, "-m", "edgeflow.pipelines.cli", "models", cfg.model_name,
+                              "--tracking-uri", url], capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0 and f"{champion.version}  yes" in listing.stdout
 
 
 def test_every_trainer_carries_the_tracking_settings_and_gets_the_run_id(tmp_path):
