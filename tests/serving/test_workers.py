@@ -39,6 +39,11 @@ def regress_on_a_new_connection(target: str, timeout_s: float) -> bool:
     return True
 
 
+def listens(process: psutil.Process, port: int) -> bool:
+    """True when `process` holds a listening TCP socket on `port` (the worker binds it once it serves)."""
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in process.net_connections("tcp"))
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_workers_answer_on_the_shared_port_and_stop_with_the_server(tmp_path, sig):
     save_regressor(tmp_path / "regressor" / "1")
@@ -50,13 +55,17 @@ def test_workers_answer_on_the_shared_port_and_stop_with_the_server(tmp_path, si
         while time.monotonic() < deadline and not regress_on_a_new_connection(server.target, 5):
             time.sleep(0.5)
         [worker] = main.children(recursive=True)
+        listen_deadline = time.monotonic() + 180  # a loaded machine: the worker may still be loading its model
+        while time.monotonic() < listen_deadline and not listens(worker, server.grpc_port):
+            time.sleep(0.5)
+        assert listens(worker, server.grpc_port), "the worker process never listened on the shared gRPC port"
         for _ in range(8):
             assert regress_on_a_new_connection(server.target, 60)
         # with the main process frozen, only the worker can answer: some new connection must be answered
         main.suspend()
         try:
             tries = answered = 0
-            frozen_deadline = time.monotonic() + 180  # a loaded machine: the worker may still be loading its model
+            frozen_deadline = time.monotonic() + 180
             while time.monotonic() < frozen_deadline and answered < 3:  # new connections land on either process
                 answered += regress_on_a_new_connection(server.target, 3)
                 tries += 1
