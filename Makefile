@@ -11,14 +11,16 @@ ARGS    ?=
 run: $(STAMP)
 	$(VENV)/bin/edgeflow run image $(ARGS)
 
+# The suite runs in one pytest worker per core (pytest-xdist); a test file stays on one worker, so its
+# module fixtures run once (session fixtures: once per worker that needs them). ARGS="-n 0" runs it serially.
 test: $(STAMP) lint
-	$(VENV)/bin/pytest -q --durations=15 -m "not faults" $(ARGS)
+	$(VENV)/bin/pytest -q --durations=15 -n auto --dist loadfile -m "not faults" $(ARGS)
 
 test-faults: $(STAMP)  # SIGKILL at each pipeline step, then a rerun (about ten minutes); more rounds: benchmarks/fault_injection.py
 	$(VENV)/bin/pytest -q -m faults $(ARGS)
 
 test-fast: $(STAMP) lint
-	$(VENV)/bin/pytest -q -m "not e2e and not slow" $(ARGS)
+	$(VENV)/bin/pytest -q -n auto --dist loadfile -m "not e2e and not slow" $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
