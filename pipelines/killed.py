@@ -46,8 +46,8 @@ def fail_unfinished_executions(cfg: PipelineConfig) -> list:
     config.sqlite.filename_uri = str(cfg.metadata_path)
     config.sqlite.connection_mode = mlmd.SqliteMetadataSourceConfig.READWRITE
     store = metadata_store.MetadataStore(config)
-    open_states = (mlmd.Execution.NEW, mlmd.Execution.RUNNING)
-    stale = [e for e in store.get_executions() if e.last_known_state in open_states]
+    open_only = metadata_store.ListOptions(filter_query="last_known_state = NEW OR last_known_state = RUNNING")
+    stale = store.get_executions(list_options=open_only)  # not every execution the folder ever ran
     for e in stale:
         e.last_known_state = mlmd.Execution.FAILED
         e.custom_properties["edgeflow_error"].string_value = "the run's process ended without finishing (killed)"

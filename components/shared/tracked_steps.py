@@ -55,7 +55,15 @@ class RecordingExecutor:
 
 
 class _Tracked:
-    """Rebuilds the stock component's spec as its ``Tracked*`` subclass, with ``tracking`` set."""
+    """Rebuilds the stock component's spec as its ``Tracked*`` subclass, with ``tracking`` set, and
+    keeps the stock component's id (``COMPONENT_ID``), so pipelines and ML Metadata read the same."""
+
+    COMPONENT_ID = ""
+
+    def __init__(self, tracking: Optional[dict] = None, **kwargs):
+        super().__init__(**kwargs)
+        self._track(tracking)
+        self.with_id(self.COMPONENT_ID)
 
     def _validate_spec(self, spec):  # the stock __init__ builds the stock spec; _track replaces it
         if not isinstance(spec, self.SPEC_CLASS.__mro__[1]):
@@ -84,12 +92,8 @@ class TrackedExampleValidatorExecutor(RecordingExecutor, validator_executor.Exec
 
 class TrackedExampleValidator(_Tracked, tfx.components.ExampleValidator):
     SPEC_CLASS = _with_tracking(specs.ExampleValidatorSpec)
+    COMPONENT_ID = "ExampleValidator"
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(TrackedExampleValidatorExecutor)
-
-    def __init__(self, tracking: Optional[dict] = None, **kwargs):
-        super().__init__(**kwargs)
-        self._track(tracking)
-        self.with_id("ExampleValidator")
 
 
 # ---- evaluate: Evaluator (TFMA metrics, blessing) ------------------------------------------------
@@ -114,12 +118,8 @@ class TrackedEvaluatorExecutor(RecordingExecutor, evaluator_executor.Executor):
 
 class TrackedEvaluator(_Tracked, tfx.components.Evaluator):
     SPEC_CLASS = _with_tracking(specs.EvaluatorSpec)
+    COMPONENT_ID = "Evaluator"
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(TrackedEvaluatorExecutor)
-
-    def __init__(self, tracking: Optional[dict] = None, **kwargs):
-        super().__init__(**kwargs)
-        self._track(tracking)
-        self.with_id("Evaluator")
 
 
 # ---- push: Pusher (a blessed model -> TF Serving's layout) ---------------------------------------
@@ -137,9 +137,5 @@ class TrackedPusherExecutor(RecordingExecutor, AtomicPushExecutor):  # atomic: c
 
 class TrackedPusher(_Tracked, tfx.components.Pusher):
     SPEC_CLASS = _with_tracking(specs.PusherSpec)
+    COMPONENT_ID = "Pusher"
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(TrackedPusherExecutor)
-
-    def __init__(self, tracking: Optional[dict] = None, **kwargs):
-        super().__init__(**kwargs)
-        self._track(tracking)
-        self.with_id("Pusher")
