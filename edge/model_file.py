@@ -108,20 +108,23 @@ def embed_metadata(data: bytes, payload: dict, name: str = INFO_METADATA_NAME) -
 
 
 def embed_buffers(data: bytes, entries: Dict[str, bytes]) -> bytes:
-    """`data` with each of `entries` stored as a named metadata buffer (old entries of those names are
-    replaced), in one repack; files packed after the FlatBuffer are not kept (pack them afterwards)."""
+    """`data` with each of `entries` stored as a named metadata buffer (an entry of that name keeps its
+    buffer, with the new bytes), in one repack; files packed after the FlatBuffer are not kept (pack them
+    afterwards)."""
     import flatbuffers
 
     schema = _schema()
     model = read_model(data)
-    model.metadata = [m for m in (model.metadata or []) if _name(m.name) not in entries]
+    model.metadata = model.metadata or []
+    existing = {_name(m.name): m.buffer for m in model.metadata}
     for name, raw in entries.items():
-        buffer = schema.BufferT()
-        buffer.data = list(raw)
-        model.buffers.append(buffer)
-        entry = schema.MetadataT()
-        entry.name, entry.buffer = name, len(model.buffers) - 1
-        model.metadata.append(entry)
+        if name not in existing:
+            model.buffers.append(schema.BufferT())
+            entry = schema.MetadataT()
+            entry.name, entry.buffer = name, len(model.buffers) - 1
+            model.metadata.append(entry)
+            existing[name] = entry.buffer
+        model.buffers[existing[name]].data = list(raw)
     builder = flatbuffers.Builder(len(data) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())

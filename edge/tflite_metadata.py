@@ -105,14 +105,17 @@ def associated_files(info: dict) -> Dict[str, bytes]:
 
 def pack_files(data: bytes, files: Dict[str, bytes]) -> bytes:
     """`data` (a .tflite without packed files) with `files` appended as a zip archive, stored
-    uncompressed, as ``MetadataPopulator`` does; TFLite runtimes ignore bytes after the FlatBuffer."""
+    uncompressed, as ``MetadataPopulator`` does; TFLite runtimes ignore bytes after the FlatBuffer.
+    Entries carry a fixed date, so the same model and files give the same bytes."""
     if not files:
         return data
     out = io.BytesIO(data)
     out.seek(0, io.SEEK_END)
     with zipfile.ZipFile(out, "a") as archive:
         for name, content in files.items():
-            archive.writestr(name, content)
+            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.external_attr = 0o644 << 16
+            archive.writestr(entry, content)
     return out.getvalue()
 
 

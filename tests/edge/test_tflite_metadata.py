@@ -2,6 +2,7 @@
 (tflite-support's ``MetadataDisplayer``) in a clean venv without TensorFlow, and by edgeflow's own reader."""
 import json
 import subprocess
+import time
 import venv
 
 import numpy as np
@@ -46,7 +47,10 @@ def test_standard_metadata_sits_beside_the_edgeflow_info(window_classifier):
 
 def test_embedding_again_replaces_instead_of_stacking(window_classifier):
     path, info, _ = window_classifier
-    again = embed_model_info(path.read_bytes(), {**info, "labels": ["a", "b"]})
+    data = path.read_bytes()
+    time.sleep(1.1)  # a second later: zip entries carry a fixed date
+    assert embed_model_info(data, info) == data  # same info, same bytes: old buffers are reused, not orphaned
+    again = embed_model_info(data, {**info, "labels": ["a", "b"]})
     assert packed_files(again) == {"labels.txt": b"a\nb\n"}
     assert read_metadata(again)["labels"] == ["a", "b"]
 
