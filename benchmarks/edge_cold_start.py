@@ -45,6 +45,7 @@ def int8_cnn(work: Path) -> Path:
 
     from edgeflow.components.edge_export.convert import convert_in_child
     from edgeflow.components.edge_export.export import write_variant
+    from edgeflow.components.edge_export.tasks import classification_task, image_preprocessing
     from edgeflow.models.image.model import build_cnn
     from edgeflow.config import ExportConfig, ModelConfig
 
@@ -53,7 +54,7 @@ def int8_cnn(work: Path) -> Path:
     x = np.random.default_rng(0).random((64, 16, 16, 1)).astype(np.float32)
     np.savez(work / "train.npz", x=x, y=np.zeros(64, np.int64))
     path = convert_in_child(work / "model.keras", work / "train.npz", "int8", asdict(ExportConfig()), work / "int8.tflite")
-    write_variant(path, "int8", [str(i) for i in range(10)])
+    write_variant(path, "int8", classification_task([str(i) for i in range(10)], image_preprocessing(16, 16, 1)))
     return path
 
 

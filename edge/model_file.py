@@ -3,7 +3,8 @@
 Uses the TFLite schema bindings that ship inside ``ai_edge_litert`` (pure Python over the
 ``flatbuffers`` package), so it works on a device with only the device requirements.
 What it gives: the operators in execution order, every tensor's dtype and shape signature,
-and named metadata entries (edgeflow stores its model info JSON there, see :func:`embed_metadata`).
+and named metadata entries (edgeflow stores its model info JSON there, see :func:`embed_metadata`, and
+the standard TFLite metadata, see :mod:`edgeflow.edge.tflite_metadata`).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from edgeflow import EdgeflowError
 
@@ -103,17 +104,27 @@ def io_tensors(model) -> Tuple[List[TensorInfo], List[TensorInfo]]:
 
 def embed_metadata(data: bytes, payload: dict, name: str = INFO_METADATA_NAME) -> bytes:
     """`data` with `payload` (JSON) stored as a named metadata buffer; an old entry of that name is replaced."""
+    return embed_buffers(data, {name: json.dumps(payload, sort_keys=True).encode()})
+
+
+def embed_buffers(data: bytes, entries: Dict[str, bytes]) -> bytes:
+    """`data` with each of `entries` stored as a named metadata buffer (an entry of that name keeps its
+    buffer, with the new bytes), in one repack; files packed after the FlatBuffer are not kept (pack them
+    afterwards)."""
     import flatbuffers
 
     schema = _schema()
     model = read_model(data)
-    model.metadata = [m for m in (model.metadata or []) if _name(m.name) != name]
-    buffer = schema.BufferT()
-    buffer.data = list(json.dumps(payload, sort_keys=True).encode())
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name, entry.buffer = name, len(model.buffers) - 1
-    model.metadata.append(entry)
+    model.metadata = model.metadata or []
+    existing = {_name(m.name): m.buffer for m in model.metadata}
+    for name, raw in entries.items():
+        if name not in existing:
+            model.buffers.append(schema.BufferT())
+            entry = schema.MetadataT()
+            entry.name, entry.buffer = name, len(model.buffers) - 1
+            model.metadata.append(entry)
+            existing[name] = entry.buffer
+        model.buffers[existing[name]].data = list(raw)
     builder = flatbuffers.Builder(len(data) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
@@ -126,7 +137,19 @@ BUFFER_DATA, BUFFER_OFFSET, BUFFER_SIZE = 4, 6, 8
 
 
 def read_metadata(data: bytes, name: str = INFO_METADATA_NAME) -> Optional[dict]:
-    """The JSON stored under `name`, or None.
+    """The JSON stored under `name`, or None (see :func:`read_buffer`)."""
+    raw = read_buffer(data, name)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw.decode())
+    except ValueError:
+        raise ModelFileError(f"the TFLite model's {name} metadata is damaged; "
+                             "copy or export the .tflite file again") from None
+
+
+def read_buffer(data: bytes, name: str) -> Optional[bytes]:
+    """The bytes of the metadata buffer named `name`, or None.
 
     Reads the FlatBuffer in place with the ``flatbuffers`` package: only the metadata table and
     one buffer are touched, so the cost does not grow with the model, and the 690 KB generated
@@ -146,7 +169,7 @@ def read_metadata(data: bytes, name: str = INFO_METADATA_NAME) -> Optional[dict]
                 continue
             o = entry.Offset(METADATA_BUFFER)
             index = entry.Get(types.Uint32Flags, entry.Pos + o) if o else 0
-            return json.loads(_buffer_bytes(_tables(model, MODEL_BUFFERS)[index], buf).decode())
+            return _buffer_bytes(_tables(model, MODEL_BUFFERS)[index], buf)
     except (IndexError, TypeError, ValueError, struct.error):
         raise ModelFileError("the TFLite model is truncated or its metadata is damaged; "
                              "copy or export the .tflite file again") from None

@@ -4,8 +4,9 @@
 :func:`export_edge_models` writes into `out_dir`:
 
 * ``<variant>.tflite`` for each variant built (which ones: :mod:`edgeflow.components.edge_export.policy`),
-  with the model info JSON embedded as TFLite metadata (entry ``edgeflow_info``), and the same JSON
-  beside it as ``<variant>.json``;
+  with the model info JSON embedded as TFLite metadata (entry ``edgeflow_info``) and as standard
+  TFLite metadata (``TFLITE_METADATA`` and a packed ``labels.txt``), and the same JSON beside it as
+  ``<variant>.json``;
 * ``model.tflite`` / ``model.json``: a copy of the variant the policy ships (if one qualifies);
   with ``export.target=edgetpu`` also ``model_edgetpu.tflite`` when ``edgetpu_compiler`` is on PATH
   (:mod:`edgeflow.components.edge_export.shipment`);
@@ -35,8 +36,8 @@ from edgeflow.components.edge_export.report import (choose_variant, format_table
 from edgeflow.components.edge_export.shipment import edgetpu_shipment
 from edgeflow.components.edge_export.tasks import EdgeTask
 from edgeflow.components.edge_export.variants import ConversionError, wrap_standardization
-from edgeflow.edge.model_file import embed_metadata
 from edgeflow.edge.runtime import EdgeModel
+from edgeflow.edge.tflite_metadata import embed_model_info
 from edgeflow.config import ExportConfig
 
 log = logging.getLogger("edgeflow")
@@ -69,9 +70,10 @@ def model_info(path: Path, variant: str, task: EdgeTask) -> dict:
 
 
 def write_variant(tflite: Path, variant: str, task: EdgeTask) -> dict:
-    """Embeds the model info into `tflite` and writes it beside it as JSON; returns it."""
+    """Embeds the model info into `tflite` (edgeflow's JSON entry and standard TFLite metadata with
+    ``labels.txt``, :mod:`edgeflow.edge.tflite_metadata`) and writes it beside it as JSON; returns it."""
     info = model_info(tflite, variant, task)
-    tflite.write_bytes(embed_metadata(tflite.read_bytes(), info))
+    tflite.write_bytes(embed_model_info(tflite.read_bytes(), info))
     tflite.with_suffix(".json").write_text(json.dumps(info, indent=1))
     return info
 

@@ -10,8 +10,8 @@ from typing import Optional
 
 import numpy as np
 
-from edgeflow.edge.model_file import embed_metadata
 from edgeflow.edge.runtime import EdgeModel
+from edgeflow.edge.tflite_metadata import embed_model_info
 
 
 def convert(model, path: Path, representative: Optional[np.ndarray] = None) -> Path:
@@ -36,7 +36,8 @@ def _tensor(details: dict, key: str, text: str) -> dict:
 
 
 def write_info(path: Path, task: str, where: str = "beside", **blocks) -> dict:
-    """Writes the model info of the .tflite at `path` beside it (``model.json``) or embedded in it."""
+    """Writes the model info of the .tflite at `path` beside it (``model.json``) or embedded in it
+    (as EdgeExport embeds it: edgeflow's entry, standard TFLite metadata, packed labels.txt)."""
     m = EdgeModel(path, use_edgetpu=False)
     info = {"format": "edgeflow.edge/1", "task": task, "variant": "test",
             "input": _tensor(m.input, "preprocessing", "raw values; q = round(x / scale) + zero_point"),
@@ -44,7 +45,7 @@ def write_info(path: Path, task: str, where: str = "beside", **blocks) -> dict:
     if where == "beside":
         path.with_suffix(".json").write_text(json.dumps(info))
     else:
-        path.write_bytes(embed_metadata(path.read_bytes(), info))
+        path.write_bytes(embed_model_info(path.read_bytes(), info))
     return info
 
 

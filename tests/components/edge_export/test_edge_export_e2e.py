@@ -4,6 +4,7 @@ import json
 import pytest
 
 from edgeflow.edge.runtime import EdgeModel, classify
+from edgeflow.edge.tflite_metadata import packed_files
 
 pytestmark = pytest.mark.e2e
 
@@ -64,6 +65,9 @@ def test_blessed_detector_leaves_as_raw_grid_tflite_scored_by_map(tiny_detection
     assert info["input"]["dtype"] == "int8" and info["output"]["shape"] == [1, s, s, d.num_anchors, 15]
     assert info["detection"]["grid"] == s and len(info["detection"]["anchors"]) == d.num_anchors
     assert report["variants"]["int8"]["edgetpu_compatible"]
+    # the standard TFLite metadata's labels file, packed into the file (tests/edge/test_tflite_metadata.py)
+    assert packed_files((folder / "int8.tflite").read_bytes()) == {"labels.txt": "".join(
+        f"{name}\n" for name in info["labels"]).encode()}
     # The device path: an image resized and scaled as the info says, the raw grid decoded in NumPy.
     image = next(iter(sorted((cfg.output_dir / "data").rglob("*.png"))))
     x = load_image(image, (d.image_size, d.image_size), d.channels)[None]
