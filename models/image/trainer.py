@@ -42,15 +42,27 @@ def _dataset(files, data_accessor, tf_transform_output, batch_size: int):
     ).map(lambda features, label: (features[IMAGE_FEATURE], label))
 
 
-SHUFFLE_BUFFER = 10_000  # examples; the digits train split fits whole
+SHUFFLE_BUFFER = 10_000  # examples at most; the digits train split fits whole
+SHUFFLE_BUFFER_BYTES = 256 * 2**20  # and at most this many bytes of images
+
+
+def shuffle_buffer_size(image_shape, dtype_size: int = 4) -> int:
+    """Examples the fit shuffle holds: as many (H, W, C) images of `dtype_size`-byte values as fit in
+    256 MB, at most 10,000 (2,427 images of 96x96x3 float32, 445 of 224x224x3); an unknown dimension counts as 1."""
+    example_bytes = int(np.prod([d or 1 for d in image_shape])) * dtype_size
+    return max(1, min(SHUFFLE_BUFFER, SHUFFLE_BUFFER_BYTES // example_bytes))
 
 
 def fit_and_validation(files, data_accessor, tf_transform_output, train: TrainConfig):
     """The train split -> (fit, validation) batched datasets: the validation hold-out of
-    ``train.validation_fraction`` (models/training/validation.py) is what early stopping watches."""
+    ``train.validation_fraction`` (models/training/validation.py) is what early stopping watches;
+    the fit examples are shuffled in a buffer bounded by bytes (:func:`shuffle_buffer_size`)."""
     whole = _dataset(files, data_accessor, tf_transform_output, train.batch_size).unbatch()
     fit, validation = split_dataset(whole, train.validation_fraction)
-    return (fit.shuffle(SHUFFLE_BUFFER, seed=train.seed).batch(train.batch_size),
+    images = whole.element_spec[0]
+    buffer = shuffle_buffer_size(images.shape, images.dtype.size)
+    log.info("  shuffle buffer: %d examples of %s %s", buffer, "x".join(map(str, images.shape)), images.dtype.name)
+    return (fit.shuffle(buffer, seed=train.seed).batch(train.batch_size),
             validation.batch(train.batch_size))
 
 

@@ -44,13 +44,49 @@ def choose_strategy(name: str, num_gpus: int, environ: Mapping[str, str] = os.en
     return name
 
 
+_multi_worker = []  # a process joins one cluster, once: its strategy is made at most once
+
+
 def make_strategy(name: str):
-    """The tf.distribute.Strategy for `name`; build and compile the model inside its ``scope()``."""
+    """The tf.distribute.Strategy for `name`; build and compile the model inside its ``scope()``.
+
+    A multi-worker strategy must be made before the process runs its first TensorFlow operation
+    (TF: "Collective ops must be configured at program startup"); an entry point that makes tensors
+    before training calls this first, and the training's own call gets the same strategy back."""
     import tensorflow as tf
 
     kind = choose_strategy(name, len(tf.config.list_physical_devices("GPU")))
     if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        if not _multi_worker:
+            _multi_worker.append(tf.distribute.MultiWorkerMirroredStrategy())
+        return _multi_worker[0]
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def is_chief(strategy) -> bool:
+    """True unless `strategy` is multi-worker and this process is not its chief (the ``chief`` task, or
+    worker 0 when the cluster names no chief): only the chief keeps what a training writes."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def shard_by_data(dataset):
+    """`dataset` (a tf.data.Dataset; anything else unchanged) sharded by element across workers.
+
+    Every worker reads the whole input and keeps its share of each global batch (``train.batch_size``
+    is the global batch: Keras splits it between the replicas), so the updates are those of a
+    single-worker training over the same batches. File-based sharding (TF's AUTO) would need at least
+    as many input files as workers and would change which examples share a batch."""
+    import tensorflow as tf
+
+    if not isinstance(dataset, tf.data.Dataset):
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

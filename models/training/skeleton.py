@@ -22,8 +22,11 @@ the same, in this order:
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import replace
 from typing import Optional, Sequence, Tuple
 
@@ -34,7 +37,7 @@ from edgeflow.config import DiagnosticsConfig, TrainConfig
 from edgeflow.models.training.bare_model import save_bare_model
 from edgeflow.models.training.callbacks import build_callbacks
 from edgeflow.models.training.diagnostics import DiagnosticsReport, build_diagnostics
-from edgeflow.models.training.distribute import make_strategy
+from edgeflow.models.training.distribute import is_chief, make_strategy, shard_by_data
 from edgeflow.models.training.live_tracking import live_tracking
 from edgeflow.models.training.warm_start import copy_matching_weights
 
@@ -124,12 +127,30 @@ def train(task: TrainingTask, fn_args, train_cfg: TrainConfig, diagnostics_cfg: 
     `fn_args` needs ``model_run_dir``, ``serving_model_dir`` and ``base_model`` (None: no warm start),
     as TFX's FnArgs has them. `backup_dir`: where ``train.resume`` backs up every epoch (None: no
     backups). `callbacks` go after the skeleton's own (tests use them to watch or stop a training).
+    Under ``train.distribute=multi_worker`` every worker calls this; only the chief's writes (the run's
+    folders, MLflow) are kept.
     """
+    strategy = make_strategy(train_cfg.distribute)  # first: a multi-worker strategy must precede other TF ops
+    if is_chief(strategy):
+        return _train(task, fn_args, train_cfg, strategy, diagnostics_cfg, backup_dir, callbacks, chief=True)
+    # Not the chief of a multi-worker cluster: every write of the training still happens (saving a
+    # distributed model is a collective step), into a scratch copy of the run's folders, removed after.
+    scratch = tempfile.mkdtemp(prefix="edgeflow-worker-")
+    worker_args = copy.copy(fn_args)
+    worker_args.model_run_dir = os.path.join(scratch, "model_run")
+    worker_args.serving_model_dir = os.path.join(scratch, "serving")
+    try:
+        return _train(task, worker_args, train_cfg, strategy, diagnostics_cfg,
+                      backup_dir and os.path.join(scratch, "backup"), callbacks, chief=False)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train(task, fn_args, train_cfg, strategy, diagnostics_cfg, backup_dir, callbacks, chief):
     diagnostics_cfg = diagnostics_cfg or DiagnosticsConfig()
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     tf.keras.utils.set_random_seed(train_cfg.seed)
-    fit, validation = task.datasets(train_cfg)
-    strategy = make_strategy(train_cfg.distribute)
+    fit, validation = (shard_by_data(d) for d in task.datasets(train_cfg))
     with strategy.scope():  # train.distribute: none, mirrored, multi_worker
         model = task.build_model()
         copy_matching_weights(model, getattr(fn_args, "base_model", None))  # pipeline.warm_start
@@ -142,7 +163,8 @@ def train(task: TrainingTask, fn_args, train_cfg: TrainConfig, diagnostics_cfg: 
         diagnostics = (build_diagnostics(diagnostics_cfg, probe, report, task.cures(), task.advice())
                        + task.extra_diagnostics(probe, report, diagnostics_cfg))
     tensorboard = os.path.join(fn_args.model_run_dir, "tensorboard") if train_cfg.tensorboard else None
-    live = live_tracking(fn_args, report, tensorboard)  # each epoch into MLflow's train child run, as it ends
+    # each epoch into MLflow's train child run as it ends; the chief's alone
+    live = live_tracking(fn_args, report, tensorboard) if chief else []
     history = model.fit(fit, validation_data=validation, epochs=train_cfg.epochs, verbose=0,
                         callbacks=build_callbacks(train_cfg, fn_args.model_run_dir, backup_dir, diagnostics) + live
                         + list(callbacks))
@@ -157,7 +179,7 @@ def train(task: TrainingTask, fn_args, train_cfg: TrainConfig, diagnostics_cfg: 
         model.fit(fit, validation_data=validation, initial_epoch=done, epochs=second.epochs, verbose=0,
                   callbacks=build_callbacks(second, fn_args.model_run_dir, backup_dir and backup_dir + "-fine_tune",
                                             first_epoch=done)
-                  + live_tracking(fn_args, report, tensorboard) + list(callbacks))
+                  + (live_tracking(fn_args, report, tensorboard) if chief else []) + list(callbacks))
     save_bare_model(model, fn_args.model_run_dir)  # for EdgeExport, before export attaches a Transform layer
     task.export(model, fn_args)
     return model
