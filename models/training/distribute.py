@@ -67,13 +67,9 @@ def make_strategy(name: str):
 
 def is_chief(strategy) -> bool:
     """True unless `strategy` is multi-worker and this process is not its chief (the ``chief`` task, or
-    worker 0 when the cluster names no chief): only the chief keeps what a training writes."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    worker 0 when the cluster names no chief): only the chief keeps what a training writes. TF's own
+    answer (``should_checkpoint``), which is True for the single-process strategies."""
+    return bool(strategy.extended.should_checkpoint)
 
 
 def shard_by_data(dataset):
