@@ -4,7 +4,9 @@
 
 Generates a held-out folder nobody tuned to: 4 classes (circle, square, triangle, cross) drawn
 with PIL in random colours, sizes and places on noisy coloured backgrounds, 24-64 px, JPEG and PNG
-mixed. Then runs ``edgeflow run image --data FOLDER`` twice, each in a fresh output folder:
+mixed (``shapes``: flips keep the class). ``arrows`` (write_folder(kind="arrows")) is a second one,
+made after the defaults were chosen and never tuned to: arrows pointing left, right, up or down on
+colour-gradient backgrounds with noise, 28-80 px, where a flip changes the class. Then runs ``edgeflow run image --data FOLDER`` twice, each in a fresh output folder:
 
 * before: ``--set image.size=16 --set image.channels=1 --set augment.enabled=false`` (the old defaults);
 * after: the defaults (shape read from the data, augmentation on).
@@ -27,6 +29,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CLASSES = ("circle", "square", "triangle", "cross")
+ARROWS = ("left", "right", "up", "down")
+KINDS = {"shapes": CLASSES, "arrows": ARROWS}
 BEFORE = ["image.size=16", "image.channels=1", "augment.enabled=false"]
 
 
@@ -54,12 +58,35 @@ def draw_image(shape: str, rng: random.Random, nprng: np.random.Generator) -> Im
     return img
 
 
-def write_folder(root: Path, per_class: int, seed: int = 16) -> Path:
+def draw_arrow(direction: str, rng: random.Random, nprng: np.random.Generator) -> Image.Image:
+    """One side x side RGB image: a two-colour gradient with noise, one arrow pointing `direction`."""
+    side = rng.randint(28, 80)
+    a, b = (np.array([rng.randint(0, 255) for _ in range(3)], np.float32) for _ in range(2))
+    t = np.linspace(0.0, 1.0, side, dtype=np.float32)
+    ramp = t[None, :, None] if rng.random() < 0.5 else t[:, None, None]  # left-right or top-bottom
+    background = a + (b - a) * ramp + nprng.normal(0, 20, (side, side, 3))
+    img = Image.fromarray(np.clip(background, 0, 255).astype(np.uint8), "RGB")
+    mean = (a + b) / 2
+    colour = tuple(int((c + rng.randint(90, 165)) % 256) for c in mean)
+    r = rng.uniform(0.25, 0.42) * side
+    cx, cy = rng.uniform(r, side - r), rng.uniform(r, side - r)
+    w, head = r * rng.uniform(0.18, 0.3), r * rng.uniform(0.45, 0.6)
+    # Pointing right: a shaft from -r to r - head, a head from r - head to r; then rotated.
+    points = [(-r, -w), (r - head, -w), (r - head, -head), (r, 0), (r - head, head), (r - head, w), (-r, w)]
+    turn = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}[direction]
+    c, s = turn
+    draw = ImageDraw.Draw(img)
+    draw.polygon([(cx + x * c - y * s, cy + x * s + y * c) for x, y in points], fill=colour)
+    return img
+
+
+def write_folder(root: Path, per_class: int, seed: int = 16, kind: str = "shapes") -> Path:
     rng, nprng = random.Random(seed), np.random.default_rng(seed)
-    for name in CLASSES:
+    draw = draw_image if kind == "shapes" else draw_arrow
+    for name in KINDS[kind]:
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            img = draw_image(name, rng, nprng)
+            img = draw(name, rng, nprng)
             if rng.random() < 0.5:
                 img.save(root / name / f"{i:04d}.jpg", quality=rng.randint(70, 95))
             else:

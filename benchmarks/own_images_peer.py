@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from own_images import CLASSES, print_runs, run, write_folder  # noqa: E402
+from own_images import KINDS, print_runs, run, write_folder  # noqa: E402
 
 SUFFIXES = (".jpg", ".png")
 
@@ -55,7 +55,7 @@ def split_files(root: Path, train_buckets: int = 4, eval_buckets: int = 1):
 
 def link_split(root: Path, rels, dest: Path) -> Path:
     """`dest`/<class>/<file> symlinks to `rels` under `root`: a folder image_dataset_from_directory reads."""
-    for name in CLASSES:
+    for name in sorted(p.name for p in root.iterdir() if p.is_dir()):
         (dest / name).mkdir(parents=True, exist_ok=True)
     for rel in rels:
         link = dest / rel
@@ -111,6 +111,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=None, help="working folder (default: a new temporary one)")
     ap.add_argument("--per-class", type=int, default=150)
+    ap.add_argument("--kind", choices=sorted(KINDS), default="shapes",
+                    help="shapes (flips keep the class) or arrows (a flip changes it: run with --set augment.flip=none)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a --set value for every edgeflow run here (e.g. augment.flip=none for arrows)")
+    ap.add_argument("--seed", type=int, default=16, help="the generated folder's seed")
     ap.add_argument("--peer-epochs", type=int, default=10, help="the notebook's epochs (the tutorial's 10)")
     ap.add_argument("--backbone", default=None, help="also run edgeflow with model.backbone=NAME, weights=null")
     ap.add_argument("--backbone-epochs", type=int, default=10)
@@ -121,21 +126,24 @@ def main():
     if args.peer_only:
         return peer(Path(args.peer_only[0]), Path(args.peer_only[1]), args.peer_epochs)
     work = Path(args.out or tempfile.mkdtemp(prefix="edgeflow-own-peer-"))
-    data = write_folder(work / "data", args.per_class)
+    data = write_folder(work / "data", args.per_class, seed=args.seed, kind=args.kind)
     train_rels, eval_rels = split_files(data)
-    print(f"data: {len(CLASSES) * args.per_class} images in {len(CLASSES)} classes at {data}; split "
+    classes = KINDS[args.kind]
+    print(f"data: {args.kind}, {len(classes) * args.per_class} images in {len(classes)} classes at {data}; split "
           f"{len(train_rels)} train / {len(eval_rels)} eval (edgeflow's hash split)", flush=True)
-    rows = {"edgeflow": run(data, work / "out-default", [], with_export=False)}
+    rows = {"edgeflow": run(data, work / "out-default", args.sets, with_export=False)}
     print(f"edgeflow done in {rows['edgeflow']['seconds']:.0f} s", flush=True)
     rows["keras peer"] = run_peer(link_split(data, train_rels, work / "split" / "train"),
                                   link_split(data, eval_rels, work / "split" / "eval"), args.peer_epochs)
     print(f"keras peer done in {rows['keras peer']['seconds']:.0f} s", flush=True)
     if args.also:
-        rows["edgeflow " + " ".join(args.also)] = run(data, work / "out-also", args.also, with_export=False)
+        rows["edgeflow " + " ".join(args.also)] = run(data, work / "out-also", args.sets + args.also,
+                                                      with_export=False)
     if args.backbone:
         rows[f"edgeflow {args.backbone}"] = run(
             data, work / f"out-{args.backbone}",
-            [f"model.backbone={args.backbone}", "model.weights=null", f"train.epochs={args.backbone_epochs}"],
+            args.sets + [f"model.backbone={args.backbone}", "model.weights=null",
+                         f"train.epochs={args.backbone_epochs}"],
             with_export=False)
     from edgeflow.pipelines.results import read_run
 

@@ -82,6 +82,10 @@ class ModelConfig:
     batch_norm: bool = False  # after every conv, before its activation
     pooling: str = "max"  # max | average: how each block halves the feature map
     head: str = "flatten"  # flatten | global_average: how the last feature map becomes a vector
+    # Subtract each image's mean colour (per channel) before the first conv. Without it the CNN,
+    # trained from scratch on photos with coloured backgrounds, often starts by fitting the
+    # background colour and stays at the uniform answer (BENCHMARKS.md, "cnn_start").
+    center: bool = True
 
     def __post_init__(self):
         check(1 <= self.blocks <= 6, "blocks", "must be between 1 and 6")

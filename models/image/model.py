@@ -1,5 +1,9 @@
 """A Keras Functional-API convolutional classifier, built from :class:`ModelConfig`'s controls.
 
+``center`` (the default) first subtracts each image's own mean colour: (B,H,W,C) - mean over
+(H,W) -> (B,H,W,C), so the first conv sees shapes and contrasts, not the background's colour.
+It is two operations in the graph (MEAN, SUB), both on the Edge TPU's list, and it is in the
+exported model, so serving and .tflite inputs are unchanged.
 ``blocks`` x [conv -> (bn) -> act -> conv -> (bn) -> act -> pool], each block doubling the
 filters, then flatten (or global average) -> dropout -> softmax. Shapes for the defaults
 (16x16x1, 2 blocks, 32 filters): (B,16,16,1) -> block1 (B,8,8,32) -> block2 (B,4,4,64)
@@ -40,10 +44,16 @@ def apply_head(x, num_classes: int, cfg: ModelConfig, seed=None):
     return layers.Dense(num_classes, activation="softmax", name="probabilities", **layer_kwargs(cfg, seed))(x)
 
 
+def apply_centering(x):
+    """(B, H, W, C) -> (B, H, W, C) minus each image's mean over (H, W), per channel."""
+    mean = layers.GlobalAveragePooling2D(keepdims=True, name="mean_colour")(x)
+    return layers.Subtract(name="centered")([x, mean])
+
+
 def build_cnn(input_shape: Tuple[int, int, int], num_classes: int, cfg: ModelConfig, seed=None) -> keras.Model:
     """The classifier; its input is named ``image`` (the Transform output it is fed)."""
     inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
+    x = apply_centering(inputs) if cfg.center else inputs
     for b in range(cfg.blocks):
         x = apply_conv_block(x, cfg.filters * 2**b, cfg, name=f"block{b + 1}", seed=seed)
     return keras.Model(inputs, apply_head(x, num_classes, cfg, seed), name="cnn")
