@@ -1,6 +1,8 @@
 """The default ``edgeflow run image`` beside a plain Keras notebook on the same folder and split (issue #16, item 5).
 
     .venv/bin/python benchmarks/own_images_peer.py [--out DIR] [--per-class 150] [--peer-epochs 10]
+                                                   [--kind shapes|arrows] [--seed 16] [--set KEY=VALUE]
+                                                   [--peer-long EPOCHS]
                                                    [--backbone mobilenet_v2 [--backbone-epochs N]]
 
 The folder is benchmarks/own_images.py's (4 shapes on noisy colour backgrounds, 24-64 px, JPEG + PNG,
@@ -117,6 +119,8 @@ def main():
                     help="a --set value for every edgeflow run here (e.g. augment.flip=none for arrows)")
     ap.add_argument("--seed", type=int, default=16, help="the generated folder's seed")
     ap.add_argument("--peer-epochs", type=int, default=10, help="the notebook's epochs (the tutorial's 10)")
+    ap.add_argument("--peer-long", type=int, default=0, metavar="EPOCHS",
+                    help="also run the notebook for this many epochs (its seconds near edgeflow's)")
     ap.add_argument("--backbone", default=None, help="also run edgeflow with model.backbone=NAME, weights=null")
     ap.add_argument("--backbone-epochs", type=int, default=10)
     ap.add_argument("--also", action="append", default=[], metavar="KEY=VALUE",
@@ -136,6 +140,9 @@ def main():
     rows["keras peer"] = run_peer(link_split(data, train_rels, work / "split" / "train"),
                                   link_split(data, eval_rels, work / "split" / "eval"), args.peer_epochs)
     print(f"keras peer done in {rows['keras peer']['seconds']:.0f} s", flush=True)
+    if args.peer_long:
+        rows[f"keras peer {args.peer_long} epochs"] = run_peer(work / "split" / "train", work / "split" / "eval",
+                                                              args.peer_long)
     if args.also:
         rows["edgeflow " + " ".join(args.also)] = run(data, work / "out-also", args.sets + args.also,
                                                       with_export=False)
