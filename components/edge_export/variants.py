@@ -9,7 +9,7 @@ float32            -                                                    float32
 float16            -                                                    float16 weights
 dynamic            -                                                    int8 weights, float activations
 int8               -                                                    full int8 (PTQ), int8/uint8 in/out
-qat_int8           quantize_model + fine-tune                           full int8
+qat_int8           quantize_apply + fine-tune (see qat_annotate)        full int8
 pruned_int8        prune_low_magnitude + fine-tune, strip_pruning       full int8
 clustered_int8     cluster_weights + fine-tune, strip_clustering        full int8
 pqat_int8          pruning, then pruning-preserving QAT                 full int8
@@ -85,9 +85,11 @@ def apply_step(model, step: str, x: np.ndarray, y: np.ndarray, settings: dict):
     """One TFMOT step on `model` (fine-tuned on x (N, ...), y (N, ...) with the task's loss); returns the plain model."""
     import tensorflow_model_optimization as tfmot
 
+    from edgeflow.components.edge_export.qat_annotate import quantize_aware
+
     q = tfmot.quantization.keras
     if step == "qat":
-        return _fine_tune(q.quantize_model(model), x, y, settings)
+        return _fine_tune(quantize_aware(model), x, y, settings)
     if step == "prune":
         schedule = tfmot.sparsity.keras.ConstantSparsity(settings["prune_sparsity"], begin_step=0, frequency=10)
         pruned = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
@@ -105,8 +107,7 @@ def apply_step(model, step: str, x: np.ndarray, y: np.ndarray, settings: dict):
             from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (
                 default_8bit_cluster_preserve_quantize_scheme as cqat)
             scheme = cqat.Default8BitClusterPreserveQuantizeScheme()
-        annotated = q.quantize_annotate_model(model)
-        return _fine_tune(q.quantize_apply(annotated, scheme), x, y, settings)
+        return _fine_tune(quantize_aware(model, scheme), x, y, settings)
     raise ConversionError(f"unknown optimization step {step!r}")
 
 

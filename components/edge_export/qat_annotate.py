@@ -1,0 +1,61 @@
+"""Quantization-aware training for models with layers TFMOT's 8-bit registry does not list.
+
+``tfmot.quantization.keras.quantize_model`` refuses a whole model when one layer is not in its
+registry, even a weightless one such as the image CNN's ``Subtract`` (``model.center``). Such a
+layer has nothing to fake-quantize but its output, so it is annotated with :class:`OutputOnly`, an
+8-bit moving-average quantizer on the output (what TFMOT itself does for ``Add``), and the int8
+converter gets a range for every tensor. A layer with weights that the registry does not list is
+still refused, with TFMOT's own message.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import default_8bit_quantize_registry
+
+keras = tf.keras
+q = tfmot.quantization.keras
+
+
+class OutputOnly(q.QuantizeConfig):
+    """Quantize a weightless layer's output to 8 bits (asymmetric, per tensor); nothing else."""
+
+    def get_weights_and_quantizers(self, layer):
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return [q.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+
+    def get_config(self):
+        return {}
+
+
+def annotate(model: keras.Model) -> keras.Model:
+    """`model` with every layer annotated for QAT: registry layers as TFMOT would, weightless
+    unlisted layers with :class:`OutputOnly`. The annotated model shares `model`'s weights."""
+    registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
+
+    def annotate_layer(layer):
+        if isinstance(layer, keras.layers.InputLayer):
+            return layer
+        if registry.supports(layer) or layer.weights:
+            return q.quantize_annotate_layer(layer)  # an unlisted layer with weights: TFMOT says so
+        return q.quantize_annotate_layer(layer, quantize_config=OutputOnly())
+
+    return keras.models.clone_model(model, clone_function=annotate_layer)
+
+
+def quantize_aware(model: keras.Model, scheme=None) -> keras.Model:
+    """The QAT model of `model` (TFMOT's default 8-bit scheme, or `scheme`), ready to fine-tune."""
+    with q.quantize_scope({"OutputOnly": OutputOnly}):
+        annotated = annotate(model)
+        return q.quantize_apply(annotated, scheme) if scheme is not None else q.quantize_apply(annotated)
