@@ -49,7 +49,7 @@ def main():
     encoded = []
     for _ in range(32):
         buf = io.BytesIO()
-        Image.fromarray(make_canvas(rng, digits.images, digits.target, cfg.detection)[0], mode="L").save(buf, "PNG")
+        Image.fromarray(make_canvas(rng, digits.images, digits.target, cfg.detection.at_size(64))[0], mode="L").save(buf, "PNG")
         encoded.append(buf.getvalue())
     model = tf.saved_model.load(r.pushed_path or r.model_uri + "/Format-Serving")
     one, many = tf.constant(encoded[:1]), tf.constant(encoded)

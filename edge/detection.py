@@ -4,6 +4,11 @@ This is what runs on a device after the TFLite interpreter (the .tflite graph en
 raw grid, so it stays free of NMS and fully int8-quantizable); the serving signature does the
 same in TensorFlow (``edgeflow.models.detection.postprocess``), and the tests hold the two together.
 Boxes are ``(x0, y0, x1, y1)`` fractions of the image.
+
+Box coding ``"yolov5"`` (what edgeflow trains): centre = (cell + 2·sigmoid(tx, ty) - 0.5) / S, so a cell
+can place a centre up to half a cell into its neighbours (which are positives in training too), and
+size = anchor · (2·sigmoid(tw, th))², bounded to (0, 4) anchors. ``"yolov2"`` (models exported before
+it): centre = (cell + sigmoid) / S, size = anchor · exp(tw, th).
 """
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_LOG_SCALE = 6.0  # as in training: exp(tw) is clipped
+MAX_LOG_SCALE = 6.0  # yolov2 coding: exp(tw) is clipped
+BOX_CODINGS = ("yolov5", "yolov2")
 
 
 @dataclass
@@ -25,15 +31,23 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def decode(raw: np.ndarray, anchors: np.ndarray):
+def decode_xywh(raw: np.ndarray, anchors: np.ndarray, box_coding: str = "yolov5"):
+    """raw (..., A, >=4) -> (xy in cell units from the cell's corner (..., A, 2), wh of image (..., A, 2))."""
+    if box_coding == "yolov5":
+        return 2.0 * sigmoid(raw[..., 0:2]) - 0.5, anchors * (2.0 * sigmoid(raw[..., 2:4])) ** 2
+    if box_coding == "yolov2":
+        return sigmoid(raw[..., 0:2]), anchors * np.exp(np.clip(raw[..., 2:4], -MAX_LOG_SCALE, MAX_LOG_SCALE))
+    raise ValueError(f"box_coding must be one of {BOX_CODINGS}, got {box_coding!r}")
+
+
+def decode(raw: np.ndarray, anchors: np.ndarray, box_coding: str = "yolov5"):
     """raw (S, S, A, 5 + C), anchors (A, 2) -> boxes (S*S*A, 4), class scores (S*S*A, C) = obj * p(class)."""
     s, _, a, _ = raw.shape
     raw = raw.astype(np.float32)
     rows, cols = np.meshgrid(np.arange(s), np.arange(s), indexing="ij")
-    cx = (cols[..., None] + sigmoid(raw[..., 0])) / s
-    cy = (rows[..., None] + sigmoid(raw[..., 1])) / s
-    w = anchors[:, 0] * np.exp(np.clip(raw[..., 2], -MAX_LOG_SCALE, MAX_LOG_SCALE))
-    h = anchors[:, 1] * np.exp(np.clip(raw[..., 3], -MAX_LOG_SCALE, MAX_LOG_SCALE))
+    xy, wh = decode_xywh(raw, np.asarray(anchors, np.float32).reshape(-1, 2), box_coding)  # (S, S, A, 2) each
+    cx, cy = (cols[..., None] + xy[..., 0]) / s, (rows[..., None] + xy[..., 1]) / s
+    w, h = wh[..., 0], wh[..., 1]
     boxes = np.clip(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1), 0.0, 1.0)
     logits = raw[..., 5:] - raw[..., 5:].max(-1, keepdims=True)
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
@@ -60,13 +74,13 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 
 
 def detect(raw: np.ndarray, anchors: np.ndarray, score_threshold: float = 0.25, iou_threshold: float = 0.45,
-           max_detections: int = 20) -> Detections:
+           max_detections: int = 20, box_coding: str = "yolov5") -> Detections:
     """One image's raw grid (S, S, A, 5 + C) -> its detections, class-aware NMS, best first.
 
     Like ``tf.image.combined_non_max_suppression``: every (box, class) pair above the score
     threshold is a candidate, and boxes suppress each other only within a class.
     """
-    boxes, scores = decode(raw, np.asarray(anchors, np.float32).reshape(-1, 2))
+    boxes, scores = decode(raw, np.asarray(anchors, np.float32).reshape(-1, 2), box_coding)
     found = []
     for c in range(scores.shape[1]):
         idx = np.nonzero(scores[:, c] > score_threshold)[0]

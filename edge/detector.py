@@ -3,7 +3,7 @@
 The model info's ``detection`` block carries what decoding needs::
 
     {"anchors": [[w, h], ...], "grid": S, "score_threshold": 0.25, "iou_threshold": 0.45,
-     "max_detections": 20}
+     "max_detections": 20, "box_coding": "yolov5"}
 
 and ``labels`` names the C classes. The .tflite ends at the raw grid, (1, S, S, A, 5 + C) or the
 same values flattened; :func:`edgeflow.edge.detection.detect` decodes it and runs class-aware NMS.
@@ -42,7 +42,8 @@ def detection_spec(info: dict) -> dict:
     if not isinstance(spec, dict) or not {"anchors", "grid"} <= set(spec) or not info.get("labels"):
         raise EdgeRuntimeError("the model info has task 'detection' but no detection block with anchors and grid "
                                "(or no labels); export the model again")
-    return {"score_threshold": 0.25, "iou_threshold": 0.45, "max_detections": 20, **spec}
+    # An info without box_coding comes from a model exported before the yolov5 coding: yolov2.
+    return {"score_threshold": 0.25, "iou_threshold": 0.45, "max_detections": 20, "box_coding": "yolov2", **spec}
 
 
 def raw_grid(output: np.ndarray, grid: int, anchors: int, classes: int) -> np.ndarray:
@@ -66,7 +67,8 @@ def detect_images(model: EdgeModel, images: Sequence[str | Path],
     for path in images:
         pixels, (width, height) = read_image(path, (h, w), c)
         grid = raw_grid(model.run(pixels[None])[0], int(spec["grid"]), len(anchors), len(labels))
-        d = detect(grid, anchors, threshold, spec["iou_threshold"], int(spec["max_detections"]))
+        d = detect(grid, anchors, threshold, spec["iou_threshold"], int(spec["max_detections"]),
+                   spec["box_coding"])
         scale = np.array([width, height, width, height], np.float32)
         boxes = [Box(int(cls), labels[int(cls)], float(score), [round(float(v), 1) for v in box])
                  for box, score, cls in zip(d.boxes * scale, d.scores, d.classes)]

@@ -182,12 +182,14 @@ def detection_data(model, examples_uri: str, meta_path: str, config: dict, sampl
         return data, decode_images(data.encoded, size, channels)
 
     (train, x_train), (evals, x_eval) = split("train"), split("eval")
-    y_train = (np.stack([encode_targets(b, c, anchors, meta["grid"], len(names)) for b, c in zip(train.boxes, train.classes)])
+    y_train = (np.stack([encode_targets(b, c, anchors, meta["grid"], len(names), config.get("anchor_t", 4.0),
+                                        config.get("neighbour_cells", True)) for b, c in zip(train.boxes, train.classes)])
                if len(train) else np.zeros((0, *model.output_shape[1:]), np.float32))
     task = detection_task(names, anchors, meta["grid"], meta["score_threshold"], meta["iou_threshold"],
                           meta["max_detections"], image_preprocessing(size, size, channels))
     loss = {"kind": "yolo", "anchors": anchors.tolist(), "lambda_coord": config.get("lambda_coord", 5.0),
-            "lambda_noobj": config.get("lambda_noobj", 0.5), "box_loss": config.get("box_loss", "sqrt")}
+            "lambda_noobj": config.get("lambda_noobj", 0.5), "box_loss": config.get("box_loss", "ciou"),
+            "label_smoothing": config.get("label_smoothing", 0.0)}
     return EdgeData(task, x_train, y_train, x_eval, (evals.boxes, evals.classes), loss,
                     train_seen=seen["train"], eval_seen=seen["eval"])
 

@@ -97,8 +97,8 @@ def detection_task(labels: Sequence[str], anchors, grid: int, score_threshold: f
         {"labels": list(labels),
          "detection": {"anchors": [[round(float(v), 6) for v in a] for a in anchors], "grid": int(grid),
                        "score_threshold": float(score_threshold), "iou_threshold": float(iou_threshold),
-                       "max_detections": int(max_detections)}},
+                       "max_detections": int(max_detections), "box_coding": "yolov5"}},
         preprocessing,
         "raw YOLO grid (S, S, A, 5 + C): tx, ty, tw, th, objectness logit, class logits per cell and anchor; "
-        "decode and NMS with edgeflow.edge.detection.detect(raw, anchors, score_threshold, iou_threshold, "
-        "max_detections)")
+        "decode (box_coding yolov5) and NMS with edgeflow.edge.detection.detect(raw, anchors, score_threshold, "
+        "iou_threshold, max_detections)")

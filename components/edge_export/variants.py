@@ -69,7 +69,7 @@ def fine_tune_loss(spec: dict):
         from edgeflow.models.detection.loss import YoloLoss
 
         return YoloLoss(np.asarray(spec["anchors"], np.float32), spec["lambda_coord"], spec["lambda_noobj"],
-                        spec["box_loss"])
+                        spec["box_loss"], spec.get("label_smoothing", 0.0))
     return keras.losses.SparseCategoricalCrossentropy()
 
 

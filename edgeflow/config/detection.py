@@ -1,12 +1,13 @@
 """Config section of the detection pipeline: the bundled canvases, the YOLO grid, its loss and NMS."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Tuple
 
 from edgeflow.config.base import check
 
-BOX_LOSSES = ("sqrt", "iou")
+BOX_LOSSES = ("ciou", "iou", "sqrt")
+BUNDLED_IMAGE_SIZE = 64  # the bundled canvases' side when image_size is 0
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,8 @@ class DetectionConfig:
     """The YOLO detection pipeline: generated data, grid detector, loss, post-processing, blessing.
 
     The grid is ``image_size / 2**blocks`` cells a side; each cell predicts ``num_anchors`` boxes.
+    ``image_size`` 0 (the default) takes the size from the data (:meth:`at_size`, called by the
+    pipeline's build: the largest image side, rounded up to a multiple of 2**blocks).
     """
 
     # The bundled set (used when data.path is unset): digits pasted on a blank canvas.
@@ -23,7 +26,7 @@ class DetectionConfig:
     max_object_px: int = 26
     data_seed: int = 0
     # Model input and backbone.
-    image_size: int = 64  # images are resized to (image_size, image_size)
+    image_size: int = 0  # images are resized to (image_size, image_size); 0 = from the data (64 for the bundled set)
     channels: int = 1
     blocks: int = 3  # conv blocks, each halving the resolution: grid = image_size / 2**blocks
     filters: int = 16  # filters of the first block; each later block doubles them
@@ -32,7 +35,10 @@ class DetectionConfig:
     # Loss.
     lambda_coord: float = 5.0
     lambda_noobj: float = 0.5
-    box_loss: str = "sqrt"  # "sqrt" (squared error on x, y, sqrt w, sqrt h) or "iou" (1 - IoU)
+    box_loss: str = "ciou"  # "ciou" (1 - CIoU), "iou" (1 - IoU) or "sqrt" (squared error on x, y, sqrt w, sqrt h)
+    anchor_t: float = 4.0  # an anchor is a positive for a box when no side differs by more than this factor
+    neighbour_cells: bool = True  # the centre cell's two nearest neighbours are positives too (YOLOv5)
+    label_smoothing: float = 0.0  # class targets (1 - e) * one-hot + e / C
     # Box-aware augmentation in training.
     augment_flip: bool = False  # off for digits: a mirrored 2 is not a 2
     augment_scale: float = 0.2  # zoom drawn from [1 - s, 1 + s]
@@ -48,11 +54,12 @@ class DetectionConfig:
         object.__setattr__(self, "anchors", tuple(self.anchors))
         check(self.num_images >= 10, "num_images", "must be at least 10")
         check(self.max_objects >= 1, "max_objects", "must be at least 1")
-        check(4 <= self.min_object_px <= self.max_object_px <= self.image_size, "min_object_px",
+        check(4 <= self.min_object_px <= self.max_object_px <= (self.image_size or BUNDLED_IMAGE_SIZE), "min_object_px",
                "must be at least 4 and at most max_object_px, which must fit in image_size")
-        check(16 <= self.image_size <= 1024, "image_size", "must be between 16 and 1024")
+        check(self.image_size == 0 or 16 <= self.image_size <= 1024, "image_size",
+              "must be 0 (from the data) or between 16 and 1024")
         check(self.channels in (1, 3), "channels", "must be 1 (grayscale) or 3 (RGB)")
-        check(1 <= self.blocks <= 6 and self.image_size % 2 ** self.blocks == 0, "blocks",
+        check(1 <= self.blocks <= 6 and (self.image_size or BUNDLED_IMAGE_SIZE) % 2 ** self.blocks == 0, "blocks",
                "must be between 1 and 6, and image_size must be divisible by 2**blocks")
         check(self.filters >= 1, "filters", "must be at least 1")
         check(1 <= self.num_anchors <= 9, "num_anchors", "must be between 1 and 9")
@@ -62,6 +69,8 @@ class DetectionConfig:
         check(self.lambda_coord >= 0 and self.lambda_noobj >= 0, "lambda_coord",
                "and lambda_noobj must be at least 0")
         check(self.box_loss in BOX_LOSSES, "box_loss", f"must be one of {', '.join(BOX_LOSSES)}")
+        check(self.anchor_t > 1, "anchor_t", "must be above 1")
+        check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         check(0 <= self.augment_scale < 1, "augment_scale", "must be in [0, 1)")
         check(0 <= self.augment_translate < 0.5, "augment_translate", "must be in [0, 0.5)")
         check(0 < self.score_threshold < 1, "score_threshold", "must be in (0, 1)")
@@ -71,4 +80,12 @@ class DetectionConfig:
 
     @property
     def grid(self) -> int:
-        return self.image_size // 2 ** self.blocks
+        return (self.image_size or BUNDLED_IMAGE_SIZE) // 2 ** self.blocks
+
+    def at_size(self, largest_side: int) -> "DetectionConfig":
+        """This config with image_size set: kept when given, else `largest_side` (the data's) rounded up
+        to a multiple of 2**blocks, within [16, 1024]."""
+        if self.image_size:
+            return self
+        step = 2 ** self.blocks
+        return replace(self, image_size=int(min(max(-(-largest_side // step) * step, 16, step), 1024 // step * step)))

@@ -51,6 +51,7 @@ class TrainConfig:
     validation_fraction: float = 0.1  # of the train split, held out for early stopping (models/training/validation.py)
     seed: int = 42
     lr_schedule: str = "plateau"  # constant | plateau (ReduceLROnPlateau on val_loss) | cosine decay
+    warmup_epochs: int = 0  # with lr_schedule cosine: the learning rate rises linearly over these first epochs
     resume: bool = True  # back up every epoch; a killed training resumes from its last epoch
     tensorboard: bool = True  # TensorBoard logs under <model run dir>/tensorboard
     clipnorm: Optional[float] = None  # clip each gradient's norm (a cure for exploding gradients)
@@ -66,6 +67,7 @@ class TrainConfig:
         check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
         check(self.clipnorm is None or self.clipnorm > 0, "clipnorm", "must be above 0 (or null for none)")
         check(self.epochs >= 1, "epochs", "must be at least 1")
+        check(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", "must be at least 0 and below epochs")
         check(self.batch_size >= 1, "batch_size", "must be at least 1")
         check(0.0 < self.learning_rate < 1.0, "learning_rate", "must be in (0, 1)")
         check(self.early_stopping_patience >= 1, "early_stopping_patience", "must be at least 1")

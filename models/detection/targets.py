@@ -1,8 +1,10 @@
 """Training targets for the grid head, anchors by k-means, and box-aware augmentation (NumPy).
 
-A target grid has the head's shape (S, S, A, 5 + C): for the cell holding a box's centre and
-the anchor whose shape fits it best, ``(x in cell, y in cell, w, h, 1, one-hot class)`` with
-x, y in [0, 1) of the cell and w, h fractions of the image; zeros elsewhere.
+A target grid has the head's shape (S, S, A, 5 + C). As in YOLOv5, a box is a positive in the cell
+holding its centre and the two nearest neighbour cells, for every anchor whose shape is within
+``anchor_t`` times the box's on each side: ``(x, y, w, h, 1, one-hot class)`` with x, y the centre in
+cell units from that cell's corner and w, h fractions of the image; zeros elsewhere. Three cells
+and several anchors per object give the loss several times more positives than one responsible cell.
 """
 from __future__ import annotations
 
@@ -32,18 +34,54 @@ def kmeans_anchors(wh: np.ndarray, k: int, seed: int = 0, iterations: int = 100)
     return centres[np.argsort(centres.prod(1))].astype(np.float32)
 
 
-def encode_targets(boxes: np.ndarray, classes: np.ndarray, anchors: np.ndarray, grid: int,
-                   num_classes: int) -> np.ndarray:
-    """boxes (N, 4) (cx, cy, w, h) in [0, 1], classes (N,) -> target (S, S, A, 5 + C) float32."""
+def match_anchors(wh: np.ndarray, anchors: np.ndarray, anchor_t: float) -> np.ndarray:
+    """(N, A) bool: anchor a fits box n when no side differs by more than `anchor_t` times (YOLOv5);
+    a box no anchor fits gets its best one by IoU, so every box has at least one."""
+    ratio = wh[:, None, :] / anchors[None]  # (N, A, 2)
+    fits = np.maximum(ratio, 1 / ratio).max(-1) < anchor_t
+    best = wh_iou(wh, anchors).argmax(1)
+    fits[np.arange(len(wh)), best] |= ~fits.any(1)
+    return fits
+
+
+def positive_cells(cx: float, cy: float, grid: int, neighbours: bool = True):
+    """[(row, col)]: the cell holding the centre, then (with `neighbours`) the nearer of its left/right
+    neighbours and the nearer of its upper/lower ones, where they exist (a centre exactly mid-cell has none)."""
+    col, row = min(int(cx * grid), grid - 1), min(int(cy * grid), grid - 1)
+    cells = [(row, col)]
+    if neighbours:
+        fx, fy = cx * grid - col, cy * grid - row
+        if fx < 0.5 and col > 0:
+            cells.append((row, col - 1))
+        elif fx > 0.5 and col < grid - 1:
+            cells.append((row, col + 1))
+        if fy < 0.5 and row > 0:
+            cells.append((row - 1, col))
+        elif fy > 0.5 and row < grid - 1:
+            cells.append((row + 1, col))
+    return cells
+
+
+def encode_targets(boxes: np.ndarray, classes: np.ndarray, anchors: np.ndarray, grid: int, num_classes: int,
+                   anchor_t: float = 4.0, neighbours: bool = True) -> np.ndarray:
+    """boxes (N, 4) (cx, cy, w, h) in [0, 1], classes (N,) -> target (S, S, A, 5 + C) float32.
+
+    Each box is a positive in up to 3 cells (:func:`positive_cells`) times every anchor that fits its
+    shape (:func:`match_anchors`): ``(x, y, w, h, 1, one-hot class)``, x, y the centre in cell units
+    from that cell's corner (in [-0.5, 1.5), what the yolov5 box coding can reach), w, h fractions of
+    the image. Where two boxes claim one (cell, anchor), the later one keeps it.
+    """
+    anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
     target = np.zeros((grid, grid, len(anchors), 5 + num_classes), np.float32)
     if len(boxes) == 0:
         return target
-    best = wh_iou(boxes[:, 2:4], anchors).argmax(1)
-    for (cx, cy, w, h), cls, a in zip(boxes, classes, best):
-        col, row = min(int(cx * grid), grid - 1), min(int(cy * grid), grid - 1)
-        target[row, col, a, :5] = (cx * grid - col, cy * grid - row, w, h, 1.0)
-        target[row, col, a, 5:] = 0.0
-        target[row, col, a, 5 + int(cls)] = 1.0
+    fits = match_anchors(np.maximum(boxes[:, 2:4], 1e-6), anchors, anchor_t)
+    for (cx, cy, w, h), cls, ok in zip(boxes, classes, fits):
+        for row, col in positive_cells(cx, cy, grid, neighbours):
+            for a in np.nonzero(ok)[0]:
+                target[row, col, a, :5] = (cx * grid - col, cy * grid - row, w, h, 1.0)
+                target[row, col, a, 5:] = 0.0
+                target[row, col, a, 5 + int(cls)] = 1.0
     return target
 
 

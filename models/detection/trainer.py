@@ -62,7 +62,8 @@ class DetectionBatches(keras.utils.Sequence):
                                              self.cfg.augment_translate)
                 boxes, classes = boxes[keep], classes[keep]
             xs.append(image)
-            ys.append(encode_targets(boxes, classes, self.anchors, self.cfg.grid, self.num_classes))
+            ys.append(encode_targets(boxes, classes, self.anchors, self.cfg.grid, self.num_classes,
+                                     self.cfg.anchor_t, self.cfg.neighbour_cells))
         return np.stack(xs), np.stack(ys)
 
     def on_epoch_end(self):
@@ -100,7 +101,7 @@ def write_meta(model_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_
     """What a runtime needs beside the raw grid: anchors, class names, input size, thresholds."""
     meta = {"anchors": anchors.tolist(), "class_names": list(class_names), "image_size": cfg.image_size,
             "channels": cfg.channels, "grid": cfg.grid, "score_threshold": cfg.score_threshold,
-            "iou_threshold": cfg.iou_threshold, "max_detections": cfg.max_detections}
+            "iou_threshold": cfg.iou_threshold, "max_detections": cfg.max_detections, "box_coding": "yolov5"}
     path = os.path.join(model_dir, name)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "w") as f:
@@ -143,8 +144,8 @@ class DetectionTask(TrainingTask):
 
     def compile(self, model, optimizer):
         cfg = self.cfg
-        model.compile(optimizer=optimizer, loss=YoloLoss(self.anchors, cfg.lambda_coord, cfg.lambda_noobj,
-                                                         cfg.box_loss))
+        loss = YoloLoss(self.anchors, cfg.lambda_coord, cfg.lambda_noobj, cfg.box_loss, cfg.label_smoothing)
+        model.compile(optimizer=optimizer, loss=loss, metrics=loss.part_metrics())  # box/obj/cls_loss per epoch
 
     def describe(self, model, train):
         cfg = self.cfg

@@ -51,9 +51,14 @@ class EpochProgress(keras.callbacks.Callback):
             json.dump(self.history, f, indent=1)
 
 
-def cosine_schedule(base_lr: float, epochs: int):
-    """Epoch -> learning rate, from `base_lr` down to 0 along half a cosine over `epochs`."""
-    return lambda epoch, lr=None: base_lr * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+def cosine_schedule(base_lr: float, epochs: int, warmup_epochs: int = 0):
+    """Epoch -> learning rate: a linear warm-up over `warmup_epochs` (base_lr / warmup_epochs, ... base_lr),
+    then from `base_lr` down to 0 along half a cosine over the remaining epochs."""
+    def lr_at(epoch, lr=None):
+        if epoch < warmup_epochs:
+            return base_lr * (epoch + 1) / warmup_epochs
+        return base_lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup_epochs) / max(epochs - warmup_epochs, 1)))
+    return lr_at
 
 
 def learning_rate_callbacks(cfg: TrainConfig) -> list:
@@ -62,7 +67,7 @@ def learning_rate_callbacks(cfg: TrainConfig) -> list:
             monitor="val_loss", factor=0.5, patience=max(1, cfg.early_stopping_patience // 2), min_lr=1e-5,
             min_delta=0.0)]
     if cfg.lr_schedule == "cosine":
-        return [keras.callbacks.LearningRateScheduler(cosine_schedule(cfg.learning_rate, cfg.epochs))]
+        return [keras.callbacks.LearningRateScheduler(cosine_schedule(cfg.learning_rate, cfg.epochs, cfg.warmup_epochs))]
     return []
 
 

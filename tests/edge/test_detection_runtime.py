@@ -20,7 +20,8 @@ LABELS = ["zero", "one", "two"]
 ANCHORS = [[0.2, 0.2], [0.4, 0.4]]
 GRID = 8  # a 32x32 input, two stride-2 blocks
 PLANTED = [(0.3, 0.4, 0.2, 0.3, 1, 0), (0.7, 0.7, 0.25, 0.25, 2, 1)]  # cx, cy, w, h, class, anchor
-SPEC = {"anchors": ANCHORS, "grid": GRID, "score_threshold": 0.25, "iou_threshold": 0.45, "max_detections": 20}
+SPEC = {"anchors": ANCHORS, "grid": GRID, "score_threshold": 0.25, "iou_threshold": 0.45, "max_detections": 20,
+        "box_coding": "yolov5"}
 
 
 @pytest.fixture(scope="module")
