@@ -34,7 +34,7 @@ def test_model_info_sections_follow_the_device_contract():
     det = detection_task(["0", "1"], [[0.1, 0.2], [0.3, 0.4]], 8, 0.25, 0.45, 20, "pixels / 255")
     assert det.kind == "detection" and det.info["labels"] == ["0", "1"]
     assert det.info["detection"] == {"anchors": [[0.1, 0.2], [0.3, 0.4]], "grid": 8, "score_threshold": 0.25,
-                                     "iou_threshold": 0.45, "max_detections": 20}
+                                     "iou_threshold": 0.45, "max_detections": 20, "box_coding": "yolov5"}
 
 
 def test_detection_metric_scores_a_grid_that_marks_the_truth():
