@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import Sequence
 
 from tfx import v1 as tfx
@@ -65,20 +64,11 @@ def create_pipeline(cfg: PipelineConfig, data_root: str, class_names: Sequence[s
     return local_pipeline(cfg, [example_gen, *checks.components, last_blessed, trainer, evaluator, pusher, *edge],
                           beam_args)
 
-def largest_side(root, images: Sequence[str], sample: int = 200) -> int:
-    """The largest width or height among (up to `sample` of) the images, read from their headers."""
-    from PIL import Image
-
-    sides = [0]
-    for name in list(images)[:sample]:
-        with Image.open(Path(root) / name) as im:
-            sides.append(max(im.size))
-    return max(sides) or BUNDLED_IMAGE_SIZE
-
 
 def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipeline:
     """Checks the labels (the generated digit set unless data.path is set), writes the report, builds."""
     from edgeflow.components.detection.labels import check_bad_fraction, scan_detection_folder
+    from edgeflow.components.image.shape import sample_stats
     from edgeflow.pipelines.bundled.canvases import write_digit_detection_set
 
     if not cfg.data.path:
@@ -86,9 +76,10 @@ def build(cfg: PipelineConfig, beam_args: Sequence[str] = ()) -> tfx.dsl.Pipelin
     root = cfg.data.path or write_digit_detection_set(cfg.output_dir / "data", cfg.detection)
     scan = scan_detection_folder(root, max_bad_fraction=1.0)
     if not cfg.detection.image_size:  # detection.image_size 0: the data's own size, not shrunk
-        cfg = replace(cfg, detection=cfg.detection.at_size(largest_side(scan.root, [i.image for i in scan.images])))
-        log.info("data: model input %d x %d px (the largest image side; set detection.image_size to change it)",
-                 cfg.detection.image_size, cfg.detection.image_size)
+        stats = sample_stats(scan.root, [(item.image, 0) for item in scan.images])
+        cfg = replace(cfg, detection=cfg.detection.at_size(stats.largest_side or BUNDLED_IMAGE_SIZE))
+        log.info("data: model input %d x %d px (the largest side of %d sampled images; set detection.image_size to change it)",
+                 cfg.detection.image_size, cfg.detection.image_size, stats.sampled)
     report = cfg.output_dir / cfg.name / "label_report.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(scan.report(), indent=1))

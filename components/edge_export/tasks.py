@@ -91,14 +91,16 @@ def forecast_task(window: int, horizon: int, features: Sequence[str], target: st
 
 def detection_task(labels: Sequence[str], anchors, grid: int, score_threshold: float, iou_threshold: float,
                    max_detections: int, preprocessing: str) -> EdgeTask:
+    from edgeflow.models.detection.loss import BOX_CODING
+
     anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
     return EdgeTask(
         "detection", "map50", True, detection_map50(anchors, iou_threshold, labels),
         {"labels": list(labels),
          "detection": {"anchors": [[round(float(v), 6) for v in a] for a in anchors], "grid": int(grid),
                        "score_threshold": float(score_threshold), "iou_threshold": float(iou_threshold),
-                       "max_detections": int(max_detections), "box_coding": "yolov5"}},
+                       "max_detections": int(max_detections), "box_coding": BOX_CODING}},
         preprocessing,
         "raw YOLO grid (S, S, A, 5 + C): tx, ty, tw, th, objectness logit, class logits per cell and anchor; "
-        "decode (box_coding yolov5) and NMS with edgeflow.edge.detection.detect(raw, anchors, score_threshold, "
+        f"decode (box_coding {BOX_CODING}) and NMS with edgeflow.edge.detection.detect(raw, anchors, score_threshold, "
         "iou_threshold, max_detections)")

@@ -35,6 +35,7 @@ class ImageStats:
     sides: Tuple[int, ...]  # one per sampled image: the mean of its width and height (px)
     colour: int  # how many sampled images carry colour
     sampled: int
+    largest_side: int = 0  # the largest width or height among the sampled images (px)
 
     @property
     def median_side(self) -> float:
@@ -65,12 +66,13 @@ def sample_stats(root: Path, files: Sequence[Tuple[str, int]], sample: int = SAM
 
     picked = list(files) if len(files) <= sample else random.Random(seed).sample(list(files), sample)
     sides: List[int] = []
-    colour = 0
+    colour = largest = 0
     for rel, _ in picked:
         with Image.open(Path(root) / rel) as img:
             sides.append(round((img.width + img.height) / 2))
+            largest = max(largest, img.width, img.height)
             colour += has_colour(img)
-    return ImageStats(tuple(sides), colour, len(picked))
+    return ImageStats(tuple(sides), colour, len(picked), largest)
 
 
 def round_size(side: float, blocks: int, max_size: int = MAX_AUTO_SIZE) -> int:

@@ -54,12 +54,12 @@ class DetectionConfig:
         object.__setattr__(self, "anchors", tuple(self.anchors))
         check(self.num_images >= 10, "num_images", "must be at least 10")
         check(self.max_objects >= 1, "max_objects", "must be at least 1")
-        check(4 <= self.min_object_px <= self.max_object_px <= (self.image_size or BUNDLED_IMAGE_SIZE), "min_object_px",
+        check(4 <= self.min_object_px <= self.max_object_px <= self.side, "min_object_px",
                "must be at least 4 and at most max_object_px, which must fit in image_size")
         check(self.image_size == 0 or 16 <= self.image_size <= 1024, "image_size",
               "must be 0 (from the data) or between 16 and 1024")
         check(self.channels in (1, 3), "channels", "must be 1 (grayscale) or 3 (RGB)")
-        check(1 <= self.blocks <= 6 and (self.image_size or BUNDLED_IMAGE_SIZE) % 2 ** self.blocks == 0, "blocks",
+        check(1 <= self.blocks <= 6 and self.side % 2 ** self.blocks == 0, "blocks",
                "must be between 1 and 6, and image_size must be divisible by 2**blocks")
         check(self.filters >= 1, "filters", "must be at least 1")
         check(1 <= self.num_anchors <= 9, "num_anchors", "must be between 1 and 9")
@@ -79,8 +79,13 @@ class DetectionConfig:
         check(0 <= self.min_map50 <= 1, "min_map50", "must be in [0, 1]")
 
     @property
+    def side(self) -> int:
+        """The model input's side: image_size, or the bundled canvases' while it is still 0 (from the data)."""
+        return self.image_size or BUNDLED_IMAGE_SIZE
+
+    @property
     def grid(self) -> int:
-        return (self.image_size or BUNDLED_IMAGE_SIZE) // 2 ** self.blocks
+        return self.side // 2 ** self.blocks
 
     def at_size(self, largest_side: int) -> "DetectionConfig":
         """This config with image_size set: kept when given, else `largest_side` (the data's) rounded up

@@ -27,6 +27,7 @@ import tensorflow as tf
 from edgeflow.config import BOX_LOSSES
 
 keras = tf.keras
+BOX_CODING = "yolov5"  # decode_xywh's coding, as edgeflow.edge.detection names it in the model info
 
 
 def decode_xywh(raw: tf.Tensor, anchors: tf.Tensor):

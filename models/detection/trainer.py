@@ -24,7 +24,7 @@ from tfx import v1 as tfx
 from edgeflow.config import DetectionConfig, DiagnosticsConfig, TrainConfig, from_dict
 from edgeflow.models.detection import postprocess as yolo_postprocess
 from edgeflow.models.detection.examples import DetectionSet, decode_images, read_detection_examples
-from edgeflow.models.detection.loss import YoloLoss
+from edgeflow.models.detection.loss import BOX_CODING, YoloLoss
 from edgeflow.models.detection.model import build_yolo
 from edgeflow.models.detection.targets import augment, encode_targets, kmeans_anchors
 from edgeflow.models.image.transform import decode_images as decode_graph
@@ -101,7 +101,7 @@ def write_meta(model_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_
     """What a runtime needs beside the raw grid: anchors, class names, input size, thresholds."""
     meta = {"anchors": anchors.tolist(), "class_names": list(class_names), "image_size": cfg.image_size,
             "channels": cfg.channels, "grid": cfg.grid, "score_threshold": cfg.score_threshold,
-            "iou_threshold": cfg.iou_threshold, "max_detections": cfg.max_detections, "box_coding": "yolov5"}
+            "iou_threshold": cfg.iou_threshold, "max_detections": cfg.max_detections, "box_coding": BOX_CODING}
     path = os.path.join(model_dir, name)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "w") as f:

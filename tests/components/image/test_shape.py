@@ -39,6 +39,11 @@ def test_colour_images_get_three_channels_and_a_size_from_their_median_side(tmp_
     assert choice.size == 32 and "image.max_auto_size=32" in choice.reason
 
 
+def test_stats_name_the_largest_side_the_detection_input_size_is_read_from(tmp_path):
+    stats = stats_of(make_folder(tmp_path / "d", sides=(24, 40, 100)))
+    assert stats.largest_side == 100 and stats.median_side == 40
+
+
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
 def test_gray_images_saved_as_rgb_get_one_channel(tmp_path, suffix):
     choice = choose_shape(stats_of(make_folder(tmp_path / "d", sides=(30, 34), suffix=suffix)), blocks=2)
