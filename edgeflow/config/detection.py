@@ -16,7 +16,7 @@ class DetectionConfig:
 
     The grid is ``image_size / 2**blocks`` cells a side; each cell predicts ``num_anchors`` boxes.
     ``image_size`` 0 (the default) takes the size from the data (:meth:`at_size`, called by the
-    pipeline's build: the largest image side, rounded up to a multiple of 2**blocks).
+    pipeline's build: the largest image side in a sample of up to 200, rounded up to a multiple of 2**blocks).
     """
 
     # The bundled set (used when data.path is unset): digits pasted on a blank canvas.
