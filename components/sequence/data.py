@@ -125,6 +125,17 @@ def parse_series(header: Sequence[str], rows: Rows, time_column: Optional[str] =
     return Series(frame.index.values, frame.to_numpy(np.float32), columns, columns.index(target), filled)
 
 
+LONG_SERIES_SEASONS = 60  # a series this many seasons long gets a window of a week and a day (hourly)
+
+
+def default_window(rows: int, season: int) -> int:
+    """The forecast window of a null ``sequence.window``: 8 seasons (with hourly rows and a daily season,
+    a week and a day, so the window holds the weekly cycle and the values a week before its last day)
+    when the series holds at least LONG_SERIES_SEASONS seasons, else 2 seasons (what seasonal-change
+    inputs and the seasonal-plus-drift rule need). Measured in BENCHMARKS.md (issue 20)."""
+    return 8 * season if rows >= LONG_SERIES_SEASONS * season else 2 * season
+
+
 def split_window_starts(n: int, window: int, horizon: int, eval_fraction: float) -> Tuple[range, range]:
     """Start rows of train and eval windows over `n` steps, split by time with a gap.
 

@@ -24,7 +24,7 @@ class SequenceConfig:
     """
 
     task: str = "forecast"
-    window: Optional[int] = None  # input steps; null = 48 (forecast) or the sequences' length (classify)
+    window: Optional[int] = None  # input steps; null = from the data: forecast 8 x season (a week and a day of hourly rows) when the series holds 60 seasons, else 2 x season; classify the sequences' length
     horizon: int = 6  # forecast: steps predicted
     season: int = 24  # forecast: steps per season, for the seasonal-naive baseline
     eval_fraction: float = 0.2  # share of the series (or of the sequence ids) held out for eval
@@ -39,6 +39,7 @@ class SequenceConfig:
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
     anchor: str = "holt_winters"  # forecast: the head corrects Holt-Winters run over the window with train-fitted parameters ("holt_winters"), the seasonal-naive ("seasonal") or last-value ("last") forecast, or "none"
+    ridge_head: Optional[bool] = None  # forecast, anchor=holt_winters only: a frozen ridge head fitted on the train windows corrects the anchor before the RNN (models/sequence/residual.py); null = on with that anchor
     inputs: str = "seasonal_change"  # forecast: the RNN reads "values", or "seasonal_change" (values + their change over one season, see models/sequence/model.py)
     baselines: str = ",".join(FORECAST_BASELINES)  # forecast: comma-separated set the model must beat (the best of them), see components/sequence/baselines.py
     max_baseline_ratio: float = 1.0  # blessed only when error < ratio x best baseline's (forecast) or accuracy > baseline's (classify)
@@ -72,6 +73,8 @@ class SequenceConfig:
         check(self.task == "classify" or "seasonal_drift" not in names or self.season < self.steps, "baselines",
               f"includes seasonal_drift, which needs window > season; got window={self.steps} and season={self.season}; "
               "lengthen the window or drop seasonal_drift")
+        check(not self.ridge_head or (self.task == "forecast" and self.anchor == "holt_winters"), "ridge_head",
+              f"corrects a forecaster's holt_winters anchor (task={self.task}, anchor={self.anchor}); leave it null")
         check(0.0 < self.max_baseline_ratio <= 1.0, "max_baseline_ratio", "must be in (0, 1]")
 
     @property
@@ -80,6 +83,12 @@ class SequenceConfig:
         return tuple(dict.fromkeys(n.strip() for n in self.baselines.split(",") if n.strip()))
 
     @property
+    def uses_ridge_head(self) -> bool:
+        """Whether the forecaster has the ridge head (`ridge_head`, null = with the holt_winters anchor)."""
+        on = self.ridge_head if self.ridge_head is not None else True
+        return on and self.task == "forecast" and self.anchor == "holt_winters"
+
+    @property
     def steps(self) -> int:
-        """The forecast window (classify resolves a null window from the data, see pipelines/sequence.py)."""
+        """The window; a null one is resolved from the data before a run (pipelines/sequence.py), 48 until then."""
         return self.window or 48

@@ -14,9 +14,11 @@ SimpleRNN converts to full-integer TFLite, which the looped form crashes (TF 2.1
 """
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from edgeflow.config import SequenceConfig
+from edgeflow.models.sequence.residual import ResidualFeatures
 from edgeflow.models.sequence.smoothing import HoltWintersAnchor
 
 keras = tf.keras
@@ -55,6 +57,15 @@ class TargetSteps(layers.Layer):
                 "target_index": self.target_index, "repeat": self.repeat}
 
 
+@tf.keras.utils.register_keras_serializable(package="edgeflow")
+class RelativeToLast(layers.Layer):
+    """(B, W, F) -> (B, W, F): each column minus its last value, so a level never seen in training
+    (a shift after the train part) reaches the RNN as the same shapes it learned on."""
+
+    def call(self, inputs):
+        return inputs - inputs[:, -1:, :]
+
+
 def anchor_forecast(inputs, cfg: SequenceConfig, horizon: int, target_index: int):
     """(B, W, F) -> (B, H): the naive forecast the head corrects: the last value or the value a season back."""
     w = inputs.shape[1]
@@ -85,14 +96,13 @@ def apply_seasonal_change(inputs, season: int, target_index: int, change_scale: 
 
 def seasonal_change_scale(windows, season: int, target_index: int = 0) -> float:
     """The std of the target's change over one season inside (N, W, F) windows (NumPy): `change_scale`."""
-    import numpy as np
-
     w = np.asarray(windows, np.float64)[:, :, target_index]
     return float(max((w[:, season:] - w[:, :-season]).std(), 1e-6))
 
 
 def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unroll: bool = True,
-              target_index: int = 0, change_scale: float = 1.0, smoothing: dict = None) -> keras.Model:
+              target_index: int = 0, change_scale: float = 1.0, smoothing: dict = None,
+              ridge: dict = None) -> keras.Model:
     """The network; its input is named ``window`` (the normalized Transform output it is fed).
 
     `outputs` is the horizon (forecast, linear head) or the number of classes (classify, softmax head).
@@ -103,20 +113,32 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
     standardized units (:func:`seasonal_change_scale`); the head's output is multiplied by it.
     `smoothing` (``anchor=holt_winters``): the train split's Holt-Winters (:class:`Smoothing` as a dict);
     the anchor is its forecast from the window (models/sequence/smoothing.py) and the RNN also reads
-    its one-step errors (scaled by `change_scale`).
+    its one-step errors (scaled by `change_scale`), over the last 2 S steps only, with every value
+    relative to the window's last one (:class:`RelativeToLast`).
+    `ridge` (``ridge_head``, with ``anchor=holt_winters``): the frozen linear head over
+    :class:`ResidualFeatures` (models/sequence/residual.py: ``low``, ``high``, ``kernel``, ``bias``),
+    added to the anchor; the RNN's head then starts at zero and learns what is still left.
     """
     classify = cfg.task == "classify"
     change = not classify and cfg.inputs == "seasonal_change"
     inputs = keras.Input(shape=(window, features), name="window")  # (B, W, F)
-    x = apply_seasonal_change(inputs, cfg.season, target_index, change_scale) if change else inputs
-    hw = None
-    if not classify and cfg.anchor == "holt_winters":
+    hw = ridge_out = None
+    smoothed = not classify and cfg.anchor == "holt_winters"
+    x = RelativeToLast(name="relative_to_last")(inputs) if smoothed else inputs
+    x = apply_seasonal_change(x, cfg.season, target_index, change_scale) if change else x
+    if smoothed:
         if smoothing is None:
             raise ValueError("anchor=holt_winters needs the train split's smoothing (fit_smoothing)")
-        hw, errors = HoltWintersAnchor(outputs, smoothing, target_index, name="holt_winters")(inputs)  # (B, H), (B, W, 1)
-        errors = layers.Rescaling(1.0 / change_scale, name="scaled_errors")(errors)
+        hw, raw_errors = HoltWintersAnchor(outputs, smoothing, target_index, name="holt_winters")(inputs)  # (B, H), (B, W, 1)
+        if ridge is not None:
+            feats = ResidualFeatures(cfg.season, target_index, ridge["low"], ridge["high"],
+                                     name="residual_features")([inputs, raw_errors])  # (B, K)
+            ridge_out = layers.Dense(outputs, trainable=False, name="ridge_correction")(feats)  # (B, H), set below
+        errors = layers.Rescaling(1.0 / change_scale, name="scaled_errors")(raw_errors)
         errors = layers.Cropping1D((window - x.shape[1], 0), name="last_errors")(errors)
         x = layers.Concatenate(name="with_errors")([x, errors])  # (B, W', D + 1)
+        recent = min(x.shape[1], 2 * cfg.season)
+        x = layers.Cropping1D((x.shape[1] - recent, 0), name="recent_steps")(x)  # (B, min(W', 2 S), D + 1)
     for i in range(cfg.layers):
         x = apply_recurrent(x, cfg.cell, cfg.units, return_sequences=i < cfg.layers - 1,
                             bidirectional=classify and cfg.bidirectional, dropout=cfg.dropout,
@@ -126,14 +148,19 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
     if classify:
         out = layers.Dense(outputs, activation="softmax", name="probabilities")(x)  # (B, C)
     else:
-        out = layers.Dense(outputs, name="forecast")(x)  # (B, H) a correction to the anchor forecast
+        zero = "zeros" if ridge_out is not None else "glorot_uniform"  # the hybrid starts at anchor + ridge
+        out = layers.Dense(outputs, kernel_initializer=zero, name="forecast")(x)  # (B, H) a correction to the anchor
         if change:
             out = layers.Rescaling(change_scale, name="correction")(out)
         if hw is not None:
-            out = layers.Add(name="anchored_forecast")([out, hw])
+            out = layers.Add(name="anchored_forecast")([out, hw] + ([ridge_out] if ridge_out is not None else []))
         elif cfg.anchor != "none":
             out = layers.Add(name="anchored_forecast")([out, anchor_forecast(inputs, cfg, outputs, target_index)])
-    return keras.Model(inputs, out, name=f"{cfg.cell}_{cfg.task}")
+    model = keras.Model(inputs, out, name=f"{cfg.cell}_{cfg.task}")
+    if ridge_out is not None:
+        model.get_layer("ridge_correction").set_weights([np.asarray(ridge["kernel"], np.float32),
+                                                         np.asarray(ridge["bias"], np.float32)])
+    return model
 
 
 def compile_rnn(model: keras.Model, task: str, learning_rate: float = 0.003, optimizer=None) -> keras.Model:

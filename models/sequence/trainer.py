@@ -27,7 +27,8 @@ from edgeflow.models.features import (LABEL_KEY, TARGET_FEATURE, TARGET_MEAN, TA
 from edgeflow.models.splits import read_split
 from edgeflow.models.sequence.gradients import time_step_gradient_callbacks
 from edgeflow.models.sequence.model import build_rnn, compile_rnn, seasonal_change_scale
-from edgeflow.models.sequence.smoothing import choose_init, contiguous_series, fit_smoothing
+from edgeflow.models.sequence.residual import ResidualFeatures, clip_bounds, fit_ridge
+from edgeflow.models.sequence.smoothing import HoltWintersAnchor, choose_init, contiguous_series, fit_smoothing
 from edgeflow.models.training.skeleton import TrainingTask, train
 from edgeflow.models.training.validation import split_by_time, split_indices
 
@@ -85,7 +86,7 @@ class SequenceTask(TrainingTask):
                  tft_output=None):
         self.seq, self.x, self.y, self.steps = seq, x, y, steps
         self.class_names, self.target_index, self.tft_output = list(class_names), target_index, tft_output
-        self.forecast, self.change_scale, self.smoothing = seq.task == "forecast", 1.0, None
+        self.forecast, self.change_scale, self.smoothing, self.ridge = seq.task == "forecast", 1.0, None, None
 
     def datasets(self, train: TrainConfig):
         # Early stopping, the checkpoint and the LR schedule watch a hold-out of the train split, never
@@ -105,14 +106,36 @@ class SequenceTask(TrainingTask):
             self.smoothing = sm.to_dict()
             log.info("  Holt-Winters anchor on %d train rows: alpha %.3f, beta %.3f, gamma %.3f, %s init",
                      len(series), sm.alpha, sm.beta, sm.gamma, sm.init)
+            if seq.uses_ridge_head:
+                self.ridge = self.fit_ridge_head(fit, held)
         fit_ds = tf.data.Dataset.from_tensor_slices((x[fit], y[fit])).shuffle(len(fit), seed=train.seed)
         validation_ds = tf.data.Dataset.from_tensor_slices((x[held], y[held]))
         return fit_ds.batch(train.batch_size), validation_ds.batch(train.batch_size)
 
+    def fit_ridge_head(self, fit, held) -> dict:
+        """The frozen ridge head over the anchor's residual features (models/sequence/residual.py): clip
+        bounds and weights from the fitted windows, the penalty from the validation windows."""
+        anchor = HoltWintersAnchor(self.seq.horizon, self.smoothing, self.target_index)
+        raw = ResidualFeatures(self.seq.season, self.target_index)
+
+        def features_and_residual(idx):
+            forecast, errors = anchor(self.x[idx])
+            return raw([self.x[idx], errors]).numpy(), self.y[idx] - forecast.numpy()
+
+        f_fit, r_fit = features_and_residual(fit)
+        f_held, r_held = features_and_residual(held)
+        low, high = clip_bounds(f_fit)
+        clipped = ResidualFeatures(self.seq.season, self.target_index, low, high)
+        f_fit, f_held = (clipped.clip(f) for f in (f_fit, f_held))
+        head = fit_ridge(f_fit, r_fit, f_held, r_held)
+        log.info("  ridge head: %d features, lambda %g; validation MAE %.4f -> %.4f (standardized units)",
+                 f_fit.shape[1], head["lambda"], head["val_mae_anchor"], head["val_mae_head"])
+        return {"low": low, "high": high, "kernel": head["kernel"], "bias": head["bias"]}
+
     def build_model(self):
         outputs = self.seq.horizon if self.forecast else len(self.class_names)
         return build_rnn(self.seq.window, self.x.shape[-1], outputs, self.seq, target_index=self.target_index,
-                         change_scale=self.change_scale, smoothing=self.smoothing)
+                         change_scale=self.change_scale, smoothing=self.smoothing, ridge=self.ridge)
 
     def compile(self, model, optimizer):
         compile_rnn(model, self.seq.task, optimizer=optimizer)
