@@ -1,7 +1,10 @@
 """DetectionExampleGen: a TFX ExampleGen that reads a YOLO or COCO folder with Apache Beam.
 
-The labels are parsed and checked once (:func:`scan_detection_folder`, on the driver; they are
-small text); Beam then reads, checks and encodes every labelled image in parallel. Each
+YOLO: the driver lists file names only (image and label pairs); Beam reads and checks each
+label file (:class:`_ParseYoloLabel`) and then reads, checks and encodes its image, so no
+label set is held on the driver. COCO: the one ``annotations.json`` is read once on the driver
+(``json.loads`` needs the whole file, and one image's annotations can sit anywhere in it);
+Beam then streams its per-image entries. Each
 tf.Example holds the encoded image as on disk, its relative path (the split key) and one
 variable-length list per box field (see the ``*_KEY`` names).
 """
@@ -9,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict
+from pathlib import Path
+from typing import Any, Dict, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -18,7 +22,7 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
-from edgeflow.components.detection.labels import LabelledImage, scan_detection_folder
+from edgeflow.components.detection.labels import LabelledImage, folder_format, list_yolo, parse_yolo_file, scan_coco
 from edgeflow.components.image.folder import decode_check
 from edgeflow.models.features import IMAGE_KEY, PATH_KEY
 from edgeflow.models.features import BOX_KEYS, CLASS_KEY
@@ -60,15 +64,39 @@ class _ReadLabelledImage(beam.DoFn):
         yield to_detection_example(data, item)
 
 
+class _ParseYoloLabel(beam.DoFn):
+    """(image, label file) -> LabelledImage, or nothing (counted and logged) for an invalid label file."""
+
+    def __init__(self, root: str, num_classes: int):
+        self._root, self._num_classes = root, num_classes
+        self._bad = beam.metrics.Metrics.counter("edgeflow", "detection_images_skipped")
+
+    def process(self, pair: Tuple[str, str]):
+        image, label = pair
+        with tf.io.gfile.GFile(os.path.join(self._root, label), "r") as f:
+            item, problems = parse_yolo_file(f.read(), image, label, self._num_classes)
+        for p in problems:
+            log.warning("DetectionExampleGen skipped %s: %s: %s", p.file, p.kind, p.detail)
+        if item is None:
+            self._bad.inc()
+            return
+        yield item
+
+
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(tf.train.Example)
 def _DetectionFolderToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any], split_pattern: str):
+    # The share of bad files was enforced before the run (pipelines' build); here they are skipped.
     root = exec_properties["input_base"]
-    scan = scan_detection_folder(root, max_bad_fraction=1.0)  # the share was enforced before the run
-    return (pipeline
-            | "ListLabelledImages" >> beam.Create(list(scan.images))
-            | "ReadAndEncode" >> beam.ParDo(_ReadLabelledImage(root)))
+    if folder_format(Path(root)) == "coco":
+        items = pipeline | "ListLabelledImages" >> beam.Create(list(scan_coco(Path(root)).images))
+    else:
+        names, pairs, _ = list_yolo(Path(root))
+        items = (pipeline
+                 | "ListLabelFiles" >> beam.Create(pairs)
+                 | "ParseLabels" >> beam.ParDo(_ParseYoloLabel(root, len(names))))
+    return items | "ReadAndEncode" >> beam.ParDo(_ReadLabelledImage(root))
 
 
 class DetectionFolderExecutor(BaseExampleGenExecutor):

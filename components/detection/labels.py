@@ -123,24 +123,43 @@ def read_class_names(path: Path) -> Tuple[str, ...]:
     return names
 
 
-def scan_yolo(root: Path) -> DetectionScan:
+def list_yolo(root: Path) -> Tuple[Tuple[str, ...], List[Tuple[str, str]], List[Problem]]:
+    """A YOLO folder's file names only -> (class names, [(image, label file)] pairs, pairing problems).
+
+    Reads no label file: :func:`parse_yolo_file` does, one pair at a time (in Beam, one per element).
+    """
     names = read_class_names(root / "classes.txt")
     images = _image_files(root / "images")
     labels = {p.stem: p for p in sorted((root / "labels").glob("*.txt"))}
-    good: List[LabelledImage] = []
-    problems: List[Problem] = []
-    for stem in sorted(set(labels) - set(images)):
-        problems.append(Problem(f"labels/{labels[stem].name}", LABEL_WITHOUT_IMAGE,
-                                f"no images/{stem}.png or .jpg for this label file"))
+    problems = [Problem(f"labels/{labels[stem].name}", LABEL_WITHOUT_IMAGE,
+                        f"no images/{stem}.png or .jpg for this label file")
+                for stem in sorted(set(labels) - set(images))]
+    pairs = []
     for stem, image in images.items():
         rel = f"images/{image.name}"
         if stem not in labels:
             problems.append(Problem(rel, IMAGE_WITHOUT_LABEL, f"no labels/{stem}.txt (an empty one means no objects)"))
-            continue
-        classes, boxes, bad = parse_yolo_label(labels[stem].read_text(), len(names))
-        problems += [Problem(f"labels/{stem}.txt", kind, detail) for kind, detail in bad]
-        if not bad:
-            good.append(LabelledImage(rel, tuple(classes), tuple(boxes)))
+        else:
+            pairs.append((rel, f"labels/{labels[stem].name}"))
+    return names, pairs, problems
+
+
+def parse_yolo_file(text: str, image: str, label: str, num_classes: int
+                    ) -> Tuple[Optional[LabelledImage], List[Problem]]:
+    """One label file's text -> (the labelled image, or None when any line is invalid; its problems)."""
+    classes, boxes, bad = parse_yolo_label(text, num_classes)
+    problems = [Problem(label, kind, detail) for kind, detail in bad]
+    return (None if bad else LabelledImage(image, tuple(classes), tuple(boxes))), problems
+
+
+def scan_yolo(root: Path) -> DetectionScan:
+    names, pairs, problems = list_yolo(root)
+    good: List[LabelledImage] = []
+    for image, label in pairs:
+        item, bad = parse_yolo_file((root / label).read_text(), image, label, len(names))
+        problems += bad
+        if item:
+            good.append(item)
     return DetectionScan(root, "yolo", names, tuple(good), tuple(problems))
 
 
@@ -209,19 +228,23 @@ def scan_coco(root: Path) -> DetectionScan:
     return DetectionScan(root, "coco", names, tuple(good), tuple(problems))
 
 
+def folder_format(root: Path) -> str:
+    """"coco" or "yolo" by the folder's layout; raises :class:`DataError` for neither."""
+    if (root / "annotations.json").is_file():
+        return "coco"
+    if (root / "labels").is_dir() or (root / "classes.txt").is_file():
+        return "yolo"
+    raise DataError(f"{root} is neither a YOLO folder (images/, labels/, classes.txt) nor a COCO folder "
+                    "(annotations.json, images/); arrange the data in one of these layouts")
+
+
 def scan_detection_folder(path, max_bad_fraction: float = 0.05) -> DetectionScan:
     """Reads a YOLO or COCO folder; raises :class:`DataError` when it is unusable or too many files are bad."""
     root = Path(path).expanduser().resolve()
     if not root.is_dir():
         raise DataError(f"detection data folder {root} does not exist; pass --data with a YOLO folder "
                         "(images/, labels/, classes.txt) or a COCO folder (annotations.json, images/)")
-    if (root / "annotations.json").is_file():
-        scan = scan_coco(root)
-    elif (root / "labels").is_dir() or (root / "classes.txt").is_file():
-        scan = scan_yolo(root)
-    else:
-        raise DataError(f"{root} is neither a YOLO folder (images/, labels/, classes.txt) nor a COCO folder "
-                        "(annotations.json, images/); arrange the data in one of these layouts")
+    scan = scan_coco(root) if folder_format(root) == "coco" else scan_yolo(root)
     for p in scan.problems:
         log.warning("skipping %s: %s: %s", p.file, p.kind, p.detail)
     if not scan.images:
