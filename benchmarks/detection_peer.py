@@ -1,7 +1,7 @@
 """edgeflow's detector beside Ultralytics YOLOv8n from scratch, same images, one run (issue #19, item 5).
 
     .venv/bin/python benchmarks/detection_peer.py [--out DIR] [--images 500] [--seed 11] [--peer-epochs 30]
-                                                  [--peer-venv /tmp/edgeflow-yolo-venv] [--set KEY=VALUE]
+                                                  [--peer-venv DIR] [--set KEY=VALUE]
 
 1. Data: benchmarks/detection_heldout.py's colour shapes (96-128 px, COCO JSON), written to ``DIR/set``.
 2. edgeflow: ``edgeflow run detection --data DIR/set --no-tracking --output DIR/edgeflow`` (export on, so
@@ -253,7 +253,9 @@ def main():
     ap.add_argument("--images", type=int, default=500)
     ap.add_argument("--seed", type=int, default=11, help="the generated set's seed (7 was used for tuning)")
     ap.add_argument("--peer-epochs", type=int, default=30)
-    ap.add_argument("--peer-venv", type=Path, default=Path(tempfile.gettempdir()) / "edgeflow-yolo-venv")
+    ap.add_argument("--peer-venv", type=Path, default=Path(tempfile.gettempdir()) / "edgeflow-yolo-venv",
+                    help="the peer's virtual environment, created when missing (default: edgeflow-yolo-venv in the "
+                         "temp folder)")
     ap.add_argument("--imgsz", type=int, default=128, help="YOLOv8n's input size")
     ap.add_argument("--runs", type=int, default=200, help="timed batch-1 runs per latency")
     ap.add_argument("--warmup", type=int, default=20)
