@@ -98,8 +98,8 @@ def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int,
         series = parse_series(header, rows, seq.time_column, seq.target, seq.fill)
         if seq.window is None:  # from the data; the config's checks run again on the resolved window
             seq = replace(seq, window=default_window(len(series.values), seq.season))
-            log.info("data: window %d steps (sequence.window=null: %s)", seq.window,
-                     "8 seasons, the series is long" if seq.window == 8 * seq.season else "2 seasons")
+            log.info("data: window %d steps (sequence.window=null: %d seasons of %d)", seq.window,
+                     seq.window // seq.season, seq.season)
         train, evals = split_window_starts(len(series.values), seq.steps, seq.horizon, seq.eval_fraction)
         log.info("data: %d steps of %s from %s -> %d train / %d eval windows%s", len(series.values),
                  ", ".join(series.columns), csv_path, len(train), len(evals),

@@ -85,8 +85,7 @@ class SequenceConfig:
     @property
     def uses_ridge_head(self) -> bool:
         """Whether the forecaster has the ridge head (`ridge_head`, null = with the holt_winters anchor)."""
-        on = self.ridge_head if self.ridge_head is not None else True
-        return on and self.task == "forecast" and self.anchor == "holt_winters"
+        return self.ridge_head is not False and self.task == "forecast" and self.anchor == "holt_winters"
 
     @property
     def steps(self) -> int:
