@@ -12,7 +12,7 @@ seasonal-plus-drift) and seasonal-naive, the Trainer's wall seconds and edgeflow
 The last column, Holt-Winters with the train/eval gap rows seen, shows what the evaluator's
 protocol (the gap is missing from the examples, so its state is carried forward) costs it.
 
-    .venv/bin/python benchmarks/forecast_peers.py [--output DIR] [--only NAME,...] [--bundled] [--no-export]
+    .venv/bin/python benchmarks/forecast_peers.py [--output DIR] [--only NAME,...] [--held-out SEED] [--bundled] [--no-export]
 """
 import edgeflow  # noqa: F401
 
@@ -71,6 +71,41 @@ def synthetic_series(root: Path) -> dict:
     return out
 
 
+def held_out_series(root: Path, seed: int) -> dict:
+    """{name: (csv path, description)} of four hourly series drawn afresh from `seed`: none of their
+    parameters were seen while the forecaster was designed (``synthetic_series`` at seed 20 was)."""
+    rng = np.random.default_rng(seed)
+    u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
+    out = {}
+    t = np.arange(150 * HOURS_PER_DAY)
+    a, b, phi = u(2, 5), u(0.5, 2), u(0.6, 0.9)
+    out["ho_daily_weekly"] = (_write(root / "ho_daily_weekly.csv", 5 + u(-0.01, 0.01) * t
+                                     + a * np.sin(2 * np.pi * t / 24 + u(0, 6)) + b * np.sin(2 * np.pi * t / WEEK)
+                                     + _ar1(rng, len(t), phi, 0.6)),
+                              f"150 d; trend, daily ({a:.1f}) + weekly ({b:.1f}) cycle, AR(1) phi {phi:.2f}")
+    t = np.arange(100 * HOURS_PER_DAY)  # the shift lands at 94 %: inside the eval windows at W = 192
+    jump = u(4, 8)
+    out["ho_level_shift"] = (_write(root / "ho_level_shift.csv", 30 + u(2, 5) * np.sin(2 * np.pi * t / 24)
+                                    + np.where(t >= int(0.94 * len(t)), jump, 0.0) + _ar1(rng, len(t), 0.6, 0.7)),
+                             f"100 d; daily cycle, +{jump:.1f} level shift at 94 % (inside eval), AR(1) noise")
+    t = np.arange(90 * HOURS_PER_DAY)
+    slope = np.where(t < 40 * HOURS_PER_DAY, 0.02, -0.01) * 1.0
+    out["ho_trend_break"] = (_write(root / "ho_trend_break.csv", 40 + np.cumsum(slope)
+                                    + 3 * np.sin(2 * np.pi * t / 24) + 1.5 * np.sin(2 * np.pi * t / 8)
+                                    + _ar1(rng, len(t), 0.7, 0.5)),
+                             "90 d; trend that turns at day 40, 24 h + 8 h cycles, AR(1) noise")
+    t = np.arange(130 * HOURS_PER_DAY)
+    level = 20 + 0.015 * t
+    keep = np.ones(len(t), bool)
+    keep[2000:2048] = False  # a 48-hour outage, in train
+    keep[rng.choice(np.arange(1, len(t) - 1), 60, replace=False)] = False
+    out["ho_growing_gappy"] = (_write(root / "ho_growing_gappy.csv",
+                                      level * (1 + 0.12 * np.sin(2 * np.pi * t / 24 + u(0, 6)))
+                                      + _ar1(rng, len(t), 0.75, 0.5), keep),
+                               "130 d; daily cycle growing with the trend, 48 h + 60 x 1 h missing (interpolated)")
+    return out
+
+
 def real_series(root: Path) -> dict:
     """vega_datasets' sf-temps.csv (hourly San Francisco temperatures, 2010), rewritten as ``date,temp``."""
     lines = (resources.files("vega_datasets") / "_data" / "sf-temps.csv").read_text().splitlines()[1:]
@@ -119,6 +154,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--output", default=None, help="folder for the series and the runs (default: a new temp dir)")
     ap.add_argument("--only", default=None, help="comma-separated series names")
+    ap.add_argument("--held-out", type=int, default=None, metavar="SEED",
+                    help="run four series drawn afresh from SEED instead of the development series (seed 20)")
     ap.add_argument("--bundled", action="store_true", help="also run the bundled seattle-temps series")
     ap.add_argument("--no-export", action="store_true",
                     help="skip EdgeExport after a blessed run (minutes; the table does not depend on it)")
@@ -126,7 +163,8 @@ def main():
     out = Path(args.output or tempfile.mkdtemp(prefix="edgeflow-forecast-peers-"))
     data = out / "series"
     data.mkdir(parents=True, exist_ok=True)
-    series = {**synthetic_series(data), **real_series(data)}
+    drawn = synthetic_series(data) if args.held_out is None else held_out_series(data, args.held_out)
+    series = {**drawn, **real_series(data)}
     if args.bundled:
         from edgeflow.pipelines.bundled.series import write_seattle_temps_csv
 
