@@ -89,7 +89,7 @@ def held_out_series(root: Path, seed: int) -> dict:
                                     + np.where(t >= int(0.94 * len(t)), jump, 0.0) + _ar1(rng, len(t), 0.6, 0.7)),
                              f"100 d; daily cycle, +{jump:.1f} level shift at 94 % (inside eval), AR(1) noise")
     t = np.arange(90 * HOURS_PER_DAY)
-    slope = np.where(t < 40 * HOURS_PER_DAY, 0.02, -0.01) * 1.0
+    slope = np.where(t < 40 * HOURS_PER_DAY, 0.02, -0.01)
     out["ho_trend_break"] = (_write(root / "ho_trend_break.csv", 40 + np.cumsum(slope)
                                     + 3 * np.sin(2 * np.pi * t / 24) + 1.5 * np.sin(2 * np.pi * t / 8)
                                     + _ar1(rng, len(t), 0.7, 0.5)),
