@@ -9,8 +9,10 @@ default ``edgeflow run sequence --data <csv> --set sequence.fill=interpolate --n
 evaluator's baselines on the same eval windows: Holt-Winters (fitted on the train part, rolled
 forward with fixed parameters), the best naive rule (persistence, seasonal-naive,
 seasonal-plus-drift) and seasonal-naive, the Trainer's wall seconds and edgeflow / Holt-Winters.
-The last column, Holt-Winters with the train/eval gap rows seen, shows what the evaluator's
-protocol (the gap is missing from the examples, so its state is carried forward) costs it.
+``--held-out SEED`` swaps the development series (seed 20, tuned on while the forecaster was designed)
+for four drawn afresh from SEED. The last column, Holt-Winters with the train/eval gap rows seen,
+shows what the evaluator's protocol (the gap is missing from the examples, so its state is carried
+forward) costs it.
 
     .venv/bin/python benchmarks/forecast_peers.py [--output DIR] [--only NAME,...] [--held-out SEED] [--bundled] [--no-export]
 """

@@ -134,7 +134,7 @@ def default_window(rows: int, season: int) -> int:
     a week and a day, so the window holds the weekly cycle and the values a week before its last day)
     when the series holds at least LONG_SERIES_SEASONS seasons, else 2 seasons (what seasonal-change
     inputs and the seasonal-plus-drift rule need). BENCHMARKS.md (issue 20, "where the errors come from")
-    compares W = 48 with W = 192 offline; the default pipeline run at this window is not measured yet."""
+    compares W = 48 with W = 192 offline; "the default with the ridge head" measures pipeline runs at it."""
     return WEEK_AND_DAY * season if rows >= LONG_SERIES_SEASONS * season else 2 * season
 
 

@@ -5,7 +5,8 @@ season of a window, but not what a smoothing recursion cannot express: a noise t
 local mean, a second (weekly) cycle, a season that grows with the level. Measured offline
 (benchmarks/forecast_sources.py, BENCHMARKS.md: its first two groups, W = 48 against W = 192), a
 ridge regression of the anchor's residual on window features recovers much of it; this head uses
-three groups (the third, and the clipping, were measured in a scratch run only, see issue 20):
+three groups (the third and the clipping alone were measured in a scratch run only, see issue 20; the
+default run with all of it is BENCHMARKS.md's "the default with the ridge head"):
 
 * the anchor's last S one-step errors (S = ``sequence.season``): what smoothing missed lately;
 * with a window of at least a week plus a day (W >= 8 S), the errors and the value changes one
