@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgeflow.config import SequenceConfig
-from edgeflow.models.sequence.residual import ResidualFeatures
+from edgeflow.models.sequence.residual import REACHES, RangeSwitch, ResidualFeatures
 from edgeflow.models.sequence.smoothing import HoltWintersAnchor
 
 keras = tf.keras
@@ -115,9 +115,10 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
     the anchor is its forecast from the window (models/sequence/smoothing.py) and the RNN also reads
     its one-step errors (scaled by `change_scale`), over the last 2 S steps only, with every value
     relative to the window's last one (:class:`RelativeToLast`).
-    `ridge` (``ridge_head``, with ``anchor=holt_winters``): the frozen linear head over
-    :class:`ResidualFeatures` (models/sequence/residual.py: ``low``, ``high``, ``kernel``, ``bias``),
-    added to the anchor; the RNN's head then starts at zero and learns what is still left.
+    `ridge` (``ridge_head``, with ``anchor=holt_winters``): the two frozen linear heads over
+    :class:`ResidualFeatures` (models/sequence/residual.py), ``long`` and ``short`` (each ``low``, ``high``,
+    ``kernel``, ``bias``), of which :class:`RangeSwitch` (``switch``: ``low``, ``high``) picks one per
+    window, added to the anchor; the RNN's head then starts at zero and learns what is still left.
     """
     classify = cfg.task == "classify"
     change = not classify and cfg.inputs == "seasonal_change"
@@ -131,9 +132,10 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
             raise ValueError("anchor=holt_winters needs the train split's smoothing (fit_smoothing)")
         hw, raw_errors = HoltWintersAnchor(outputs, smoothing, target_index, name="holt_winters")(inputs)  # (B, H), (B, W, 1)
         if ridge is not None:
-            feats = ResidualFeatures(cfg.season, target_index, ridge["low"], ridge["high"],
-                                     name="residual_features")([inputs, raw_errors])  # (B, K)
-            ridge_out = layers.Dense(outputs, trainable=False, name="ridge_correction")(feats)  # (B, H), set below
+            heads = [apply_ridge_head(inputs, raw_errors, cfg.season, target_index, ridge[reach], outputs, reach)
+                     for reach in REACHES]  # (B, H) each, weights set below
+            ridge_out = RangeSwitch(cfg.season, ridge["switch"]["low"], ridge["switch"]["high"], target_index,
+                                    name="range_switch")([inputs, *heads])  # (B, H)
         errors = layers.Rescaling(1.0 / change_scale, name="scaled_errors")(raw_errors)
         errors = layers.Cropping1D((window - x.shape[1], 0), name="last_errors")(errors)
         x = layers.Concatenate(name="with_errors")([x, errors])  # (B, W', D + 1)
@@ -157,10 +159,18 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
         elif cfg.anchor != "none":
             out = layers.Add(name="anchored_forecast")([out, anchor_forecast(inputs, cfg, outputs, target_index)])
     model = keras.Model(inputs, out, name=f"{cfg.cell}_{cfg.task}")
-    if ridge_out is not None:
-        model.get_layer("ridge_correction").set_weights([np.asarray(ridge["kernel"], np.float32),
-                                                         np.asarray(ridge["bias"], np.float32)])
+    for reach in REACHES if ridge_out is not None else ():
+        model.get_layer(f"{reach}_ridge_correction").set_weights([np.asarray(ridge[reach]["kernel"], np.float32),
+                                                                  np.asarray(ridge[reach]["bias"], np.float32)])
     return model
+
+
+def apply_ridge_head(inputs, errors, season: int, target_index: int, head: dict, outputs: int, reach: str):
+    """[(B, W, F) window, (B, W, 1) one-step errors] -> (B, H): a frozen ridge head (models/sequence/residual.py)
+    over its `reach`'s clipped features; `head` holds the clip bounds (its kernel and bias are set after build)."""
+    feats = ResidualFeatures(season, target_index, head["low"], head["high"], reach,
+                             name=f"{reach}_residual_features")([inputs, errors])  # (B, K)
+    return layers.Dense(outputs, trainable=False, name=f"{reach}_ridge_correction")(feats)
 
 
 def compile_rnn(model: keras.Model, task: str, learning_rate: float = 0.003, optimizer=None) -> keras.Model:

@@ -1,23 +1,30 @@
-"""What Holt-Winters misses, corrected linearly: the forecaster's ridge head (issue 20).
+"""What Holt-Winters misses, corrected linearly: the forecaster's ridge heads (issue 20).
 
 The in-graph Holt-Winters anchor (models/sequence/smoothing.py) follows the level and the daily
 season of a window, but not what a smoothing recursion cannot express: a noise that reverts to a
 local mean, a second (weekly) cycle, a season that grows with the level. Measured offline
-(benchmarks/forecast_sources.py, BENCHMARKS.md: its first two groups, W = 48 against W = 192), a
-ridge regression of the anchor's residual on window features recovers much of it; this head uses
-three groups (the third and the clipping alone were measured in a scratch run only, see issue 20; the
-default run with all of it is BENCHMARKS.md's "the default with the ridge head"):
+(benchmarks/forecast_sources.py, BENCHMARKS.md), a ridge regression of the anchor's residual on
+window features recovers much of it. Two heads share that idea and differ in how far back they look:
 
-* the anchor's last S one-step errors (S = ``sequence.season``): what smoothing missed lately;
-* with a window of at least a week plus a day (W >= 8 S), the errors and the value changes one
-  week (7 S rows) before those last S rows: the weekly cycle;
-* every value of the window minus the last one: the local mean a noisy level reverts to.
+* ``reach="long"``: the anchor's last S one-step errors (S = ``sequence.season``); with a window of
+  at least a week plus a day (W >= 8 S), the errors and the value changes one week (7 S rows)
+  before those last S rows; and every value of the window minus the last one (the local mean a
+  noisy level reverts to, and the weekly cycle's phase);
+* ``reach="short"``: the same last S errors and week-before errors, the week-before value changes
+  minus their own mean (the weekly cycle's shape, not its level), and only the last 2 S values
+  minus the last one.
 
-:class:`ResidualFeatures` computes them in the graph, clipped to the range the train windows
-showed (a level shift after training then saturates them instead of extrapolating a reversion),
-and the model adds a frozen ``Dense`` whose weights :func:`fit_ridge` found in closed form on the
-fitted train windows, with the penalty chosen on the held-out validation windows. The RNN then
-learns what is still left, starting from a zero correction.
+A level shift inside a window turns every long-reach value feature into the shift itself, and the
+long head, fitted on windows without one, forecasts a reversion that never comes (BENCHMARKS.md,
+"the range switch": 1.48x Holt-Winters on a held-out level shift). :class:`RangeSwitch` therefore
+uses the long head only on windows whose profile of season means (each season's mean minus the
+last season's) lies inside the range the fitted train windows showed, and the short head, which
+forgets a shift after two seasons, on the others.
+
+:class:`ResidualFeatures` computes each head's features in the graph, clipped to the range the train
+windows showed, and each head is a frozen ``Dense`` whose weights :func:`fit_ridge` found in closed
+form on the fitted train windows, with the penalty chosen on the held-out validation windows. The
+RNN then learns what is still left, starting from a zero correction.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ import tensorflow as tf
 LAMBDAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)  # ridge penalties tried, per 1,000 windows
 CLIP_PERCENT = 0.5  # features clipped to their train 0.5th .. 99.5th percentiles
 WEEK_AND_DAY = 8  # seasons in a window that holds a week (7 seasons) before its last season
+REACHES = ("long", "short")  # the two heads' features (module doc)
 
 
 def weekly(window: int, season: int) -> bool:
@@ -40,13 +48,16 @@ def weekly(window: int, season: int) -> bool:
 class ResidualFeatures(tf.keras.layers.Layer):
     """[(B, W, F) standardized window, (B, W, 1) one-step errors] -> (B, K) clipped features (see module doc).
 
-    Args: season S; target_index; low, high: (K,) clip bounds (None: unclipped, to fit them).
+    Args: season S; target_index; low, high: (K,) clip bounds (None: unclipped, to fit them); reach:
+    ``long`` or ``short`` (module doc).
     """
 
     def __init__(self, season: int, target_index: int = 0, low: Sequence[float] = None,
-                 high: Sequence[float] = None, **kwargs):
+                 high: Sequence[float] = None, reach: str = "long", **kwargs):
         super().__init__(**kwargs)
-        self.season, self.target_index = int(season), int(target_index)
+        if reach not in REACHES:
+            raise ValueError(f"reach must be one of {REACHES}, not {reach!r}")
+        self.season, self.target_index, self.reach = int(season), int(target_index), reach
         self.low = None if low is None else [float(v) for v in low]
         self.high = None if high is None else [float(v) for v in high]
 
@@ -57,8 +68,12 @@ class ResidualFeatures(tf.keras.layers.Layer):
         parts = [e[:, w - s:]]  # (B, S)
         if weekly(w, s):
             week = slice(w - 7 * s - s, w - 7 * s)  # the S rows one week before the last S rows
-            parts += [e[:, week], y[:, week] - y[:, w - s:]]  # (B, S) each
-        parts.append(y - y[:, w - 1:])  # (B, W): each value minus the last
+            change = y[:, week] - y[:, w - s:]  # (B, S)
+            if self.reach == "short":  # the weekly shape, not the level between the two days
+                change = change - tf.reduce_mean(change, axis=1, keepdims=True)
+            parts += [e[:, week], change]  # (B, S) each
+        recent = y if self.reach == "long" else y[:, max(w - 2 * s, 0):]  # (B, W) or (B, 2 S)
+        parts.append(recent - y[:, w - 1:])  # each value minus the last
         f = tf.concat(parts, axis=1)
         if self.low is not None:
             f = tf.clip_by_value(f, tf.constant(self.low, f.dtype), tf.constant(self.high, f.dtype))
@@ -67,6 +82,48 @@ class ResidualFeatures(tf.keras.layers.Layer):
     def clip(self, features: np.ndarray) -> np.ndarray:
         """NumPy: (N, K) features clipped to this layer's bounds, as its graph does."""
         return np.clip(features, self.low, self.high)
+
+    def get_config(self):
+        return {**super().get_config(), "season": self.season, "target_index": self.target_index,
+                "low": self.low, "high": self.high, "reach": self.reach}
+
+
+def season_profile(windows, season: int, target_index: int = 0):
+    """(B, W, F) windows (NumPy or tensor) -> (B, W // S - 1): the mean of each whole season of the window
+    (counted back from its end) minus the last season's mean; empty for a window of under two seasons."""
+    y = windows[:, :, target_index]
+    k = int(y.shape[1]) // season
+    if k < 2:
+        return y[:, :0]
+    seasons = tf.reduce_mean(tf.reshape(y[:, int(y.shape[1]) - k * season:], [-1, k, season]), axis=2)  # (B, k)
+    return seasons[:, :-1] - seasons[:, -1:]
+
+
+@tf.keras.utils.register_keras_serializable(package="edgeflow")
+class RangeSwitch(tf.keras.layers.Layer):
+    """[(B, W, F) window, (B, H) long-head correction, (B, H) short-head correction] -> (B, H): the long
+    head's where the window's :func:`season_profile` lies inside [low, high] (the fitted train windows'
+    range), the short head's elsewhere (module doc).
+
+    Args: season S; target_index; low, high: (W // S - 1,) the profile's train minimum and maximum.
+    """
+
+    def __init__(self, season: int, low: Sequence[float], high: Sequence[float], target_index: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.season, self.target_index = int(season), int(target_index)
+        self.low, self.high = [float(v) for v in low], [float(v) for v in high]
+
+    def outside(self, window):
+        """(B, W, F) -> (B, 1): 1.0 where the window's profile leaves the train range, else 0.0."""
+        if not self.low:  # under two seasons: no profile, always the long head
+            return tf.zeros_like(window[:, :1, 0])
+        p = season_profile(window, self.season, self.target_index)  # (B, K)
+        beyond = tf.nn.relu(tf.constant(self.low, p.dtype) - p) + tf.nn.relu(p - tf.constant(self.high, p.dtype))
+        return tf.cast(tf.reduce_max(beyond, axis=1, keepdims=True) > 0, window.dtype)
+
+    def call(self, inputs):
+        window, long, short = inputs
+        return long + self.outside(window) * (short - long)
 
     def get_config(self):
         return {**super().get_config(), "season": self.season, "target_index": self.target_index,

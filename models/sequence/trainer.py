@@ -27,7 +27,7 @@ from edgeflow.models.features import (LABEL_KEY, TARGET_FEATURE, TARGET_MEAN, TA
 from edgeflow.models.splits import read_split
 from edgeflow.models.sequence.gradients import time_step_gradient_callbacks
 from edgeflow.models.sequence.model import build_rnn, compile_rnn, seasonal_change_scale
-from edgeflow.models.sequence.residual import ResidualFeatures, clip_bounds, fit_ridge
+from edgeflow.models.sequence.residual import REACHES, RangeSwitch, ResidualFeatures, clip_bounds, fit_ridge, season_profile
 from edgeflow.models.sequence.smoothing import HoltWintersAnchor, choose_init, contiguous_series, fit_smoothing
 from edgeflow.models.training.skeleton import TrainingTask, train
 from edgeflow.models.training.validation import split_by_time, split_indices
@@ -113,24 +113,36 @@ class SequenceTask(TrainingTask):
         return fit_ds.batch(train.batch_size), validation_ds.batch(train.batch_size)
 
     def fit_ridge_head(self, fit, held) -> dict:
-        """The frozen ridge head over the anchor's residual features (models/sequence/residual.py): clip
-        bounds and weights from the fitted windows, the penalty from the validation windows."""
-        anchor = HoltWintersAnchor(self.seq.horizon, self.smoothing, self.target_index)
-        raw = ResidualFeatures(self.seq.season, self.target_index)
+        """The frozen ridge heads over the anchor's residual features (models/sequence/residual.py): for each
+        reach, clip bounds and weights from the fitted windows, the penalty from the validation windows; the
+        range switch's bounds are the fitted windows' season profile minimum and maximum."""
+        anchor, seq = HoltWintersAnchor(self.seq.horizon, self.smoothing, self.target_index), self.seq
+        residuals, errors = {}, {}
+        for name, idx in (("fit", fit), ("held", held)):
+            forecast, errors[name] = anchor(self.x[idx])
+            residuals[name] = self.y[idx] - forecast.numpy()  # what each head fits
+        heads = {}
+        for reach in REACHES:
+            raw = ResidualFeatures(seq.season, self.target_index, reach=reach)
+            f_fit, f_held = (raw([self.x[idx], errors[name]]).numpy() for name, idx in (("fit", fit), ("held", held)))
+            low, high = clip_bounds(f_fit)
+            clipped = ResidualFeatures(seq.season, self.target_index, low, high, reach)
+            head = fit_ridge(clipped.clip(f_fit), residuals["fit"], clipped.clip(f_held), residuals["held"])
+            log.info("  %s ridge head: %d features, lambda %g; validation MAE %.4f -> %.4f (standardized units)",
+                     reach, f_fit.shape[1], head["lambda"], head["val_mae_anchor"], head["val_mae_head"])
+            heads[reach] = {"low": low, "high": high, "kernel": head["kernel"], "bias": head["bias"]}
+        profile = season_profile(self.x[fit], seq.season, self.target_index).numpy()  # (N, K)
+        heads["switch"] = {"low": profile.min(axis=0).tolist(), "high": profile.max(axis=0).tolist()}
+        switch = RangeSwitch(seq.season, heads["switch"]["low"], heads["switch"]["high"], self.target_index)
+        outside = float(switch.outside(self.x[held]).numpy().mean()) if len(held) else 0.0
+        log.info("  range switch: %d season means; %.0f%% of validation windows leave the train range (short head)",
+                 profile.shape[1], 100 * outside)
+        return heads
 
-        def features_and_residual(idx):
-            forecast, errors = anchor(self.x[idx])
-            return raw([self.x[idx], errors]).numpy(), self.y[idx] - forecast.numpy()
-
-        f_fit, r_fit = features_and_residual(fit)
-        f_held, r_held = features_and_residual(held)
-        low, high = clip_bounds(f_fit)
-        clipped = ResidualFeatures(self.seq.season, self.target_index, low, high)
-        f_fit, f_held = (clipped.clip(f) for f in (f_fit, f_held))
-        head = fit_ridge(f_fit, r_fit, f_held, r_held)
-        log.info("  ridge head: %d features, lambda %g; validation MAE %.4f -> %.4f (standardized units)",
-                 f_fit.shape[1], head["lambda"], head["val_mae_anchor"], head["val_mae_head"])
-        return {"low": low, "high": high, "kernel": head["kernel"], "bias": head["bias"]}
+    def keeps_start_weights(self) -> bool:
+        """The hybrid starts at anchor + ridge heads with a zero RNN correction: a forecaster to keep if
+        training the RNN does not beat it on validation (models/training/start_guard.py)."""
+        return self.ridge is not None
 
     def build_model(self):
         outputs = self.seq.horizon if self.forecast else len(self.class_names)

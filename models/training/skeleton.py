@@ -18,7 +18,9 @@ the same, in this order:
 5. fit; then, where the task asks for one (:meth:`TrainingTask.fine_tune`: a pretrained image backbone),
    a second stage of ``train.fine_tune_epochs`` at ``train.fine_tune_lr``, recompiled, with fresh callbacks
    (no diagnostics) continuing the epoch count; then ``<model run>/keras/model.keras`` (the bare network,
-   for EdgeExport), then the task's export.
+   for EdgeExport), then the task's export. A task whose untrained network is already a model
+   (:meth:`TrainingTask.keeps_start_weights`) gets its start back if training did not beat it on
+   validation (models/training/start_guard.py).
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from edgeflow.models.training.callbacks import build_callbacks
 from edgeflow.models.training.diagnostics import DiagnosticsReport, build_diagnostics
 from edgeflow.models.training.distribute import is_chief, make_strategy, shard_by_data
 from edgeflow.models.training.live_tracking import live_tracking
+from edgeflow.models.training.start_guard import StartGuard
 from edgeflow.models.training.warm_start import copy_matching_weights
 
 keras = tf.keras
@@ -90,6 +93,11 @@ class TrainingTask:
         """Task-specific diagnostics callbacks (e.g. the sequence task's gradient per time step); each
         writes under its own key of `report`."""
         return []
+
+    def keeps_start_weights(self) -> bool:
+        """Whether the untrained network is already a model to keep when training does not beat it on the
+        validation hold-out (models/training/start_guard.py); asked after :meth:`datasets`. Default False."""
+        return False
 
     def fine_tune(self, model: keras.Model, train: TrainConfig) -> Optional[str]:
         """After the first fit: makes `model` ready for a second stage (e.g. unfreezes the top of a
@@ -155,6 +163,7 @@ def _train(task, fn_args, train_cfg, strategy, diagnostics_cfg, backup_dir, call
         model = task.build_model()
         copy_matching_weights(model, getattr(fn_args, "base_model", None))  # pipeline.warm_start
         task.compile(model, make_optimizer(train_cfg))
+    guard = StartGuard(model, validation) if task.keeps_start_weights() else None
     log.info("  %s", task.describe(model, train_cfg))
     diagnostics, report = [], None
     if diagnostics_cfg.enabled:
@@ -180,6 +189,8 @@ def _train(task, fn_args, train_cfg, strategy, diagnostics_cfg, backup_dir, call
                   callbacks=build_callbacks(second, fn_args.model_run_dir, backup_dir and backup_dir + "-fine_tune",
                                             first_epoch=done)
                   + (live_tracking(fn_args, report, tensorboard) if chief else []) + list(callbacks))
+    if guard is not None:
+        guard.settle()
     save_bare_model(model, fn_args.model_run_dir)  # for EdgeExport, before export attaches a Transform layer
     task.export(model, fn_args)
     return model

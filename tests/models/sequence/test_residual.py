@@ -1,4 +1,5 @@
-"""The ridge head: its features by hand, its closed-form fit, and the hybrid starting at anchor + head."""
+"""The ridge heads: their features by hand, the closed-form fit, the range switch, and the hybrid starting at
+anchor + head."""
 import edgeflow  # noqa: F401
 
 import numpy as np
@@ -6,7 +7,7 @@ import tensorflow as tf
 
 from edgeflow.config import SequenceConfig
 from edgeflow.models.sequence.model import build_rnn
-from edgeflow.models.sequence.residual import ResidualFeatures, clip_bounds, fit_ridge
+from edgeflow.models.sequence.residual import RangeSwitch, ResidualFeatures, clip_bounds, fit_ridge, season_profile
 from edgeflow.models.sequence.smoothing import HoltWintersAnchor
 
 SMOOTHING = {"alpha": 0.5, "beta": 0.1, "gamma": 0.3, "trend": 0.0, "profile": [1.0, 0.0, -1.0]}
@@ -28,6 +29,34 @@ def test_a_window_of_a_week_and_a_day_adds_the_week_before():
     np.testing.assert_allclose(f[0, 4:6], [0 - 14, 1 - 15])
 
 
+def test_the_short_reach_drops_the_level_a_shift_leaves_behind():
+    window = np.arange(16.0, dtype=np.float32).reshape(1, 16, 1)  # season 2: 8 seasons
+    shifted = window + np.where(np.arange(16) >= 10, 50.0, 0.0).reshape(1, 16, 1)  # a shift 6 rows before the end
+    errors = np.zeros((1, 16, 1), np.float32)
+    short = ResidualFeatures(2, reach="short")
+    f, g = short([window, errors]).numpy(), short([shifted, errors]).numpy()
+    # last 2 errors, 2 errors a week before, the week-before changes minus their mean, the last 4 values minus the last
+    assert f.shape == (1, 2 + 2 + 2 + 4)
+    np.testing.assert_allclose(f[0, 4:6], [0.0, 0.0])  # a straight line: no weekly shape
+    np.testing.assert_allclose(f[0, 6:], [-3, -2, -1, 0])
+    np.testing.assert_allclose(g, f)  # the shift is outside both the week's shape and the last two seasons
+    long = ResidualFeatures(2)
+    assert np.abs(long([shifted, errors]).numpy() - long([window, errors]).numpy()).max() == 50.0
+
+
+def test_the_range_switch_takes_the_short_head_outside_the_train_profile():
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=(200, 12, 1)).astype(np.float32)  # season 3: 4 seasons, a 3-value profile
+    profile = season_profile(train, 3).numpy()
+    np.testing.assert_allclose(profile[0], train[0, :, 0].reshape(4, 3).mean(1)[:3] - train[0, 9:, 0].mean(), atol=1e-6)
+    switch = RangeSwitch(3, profile.min(0), profile.max(0))
+    shifted = train[:5].copy()
+    shifted[:, 6:] += 20.0  # the last two seasons far above the first two
+    long, short = np.zeros((5, 2), np.float32), np.ones((5, 2), np.float32)
+    np.testing.assert_allclose(switch([train[:5], long, short]).numpy(), long)  # inside: the long head
+    np.testing.assert_allclose(switch([shifted, long, short]).numpy(), short)  # outside: the short head
+
+
 def test_features_are_clipped_to_the_train_range():
     train = np.random.default_rng(0).normal(size=(500, 4))
     low, high = clip_bounds(train)
@@ -46,15 +75,21 @@ def test_ridge_recovers_a_linear_residual_and_picks_a_small_penalty():
     assert head["val_mae_head"] < 0.05 * head["val_mae_anchor"]
 
 
-def test_the_hybrid_starts_at_anchor_plus_ridge():
+def test_the_hybrid_starts_at_anchor_plus_the_switched_ridge_head():
     cfg = SequenceConfig(task="forecast", units=3, window=6, horizon=2, season=3)
     x = np.random.default_rng(2).normal(size=(4, 6, 1)).astype(np.float32)
-    kernel = np.full((9, 2), 0.1, np.float32)
-    model = build_rnn(6, 1, 2, cfg, smoothing=SMOOTHING,
-                      ridge={"low": [-9.0] * 9, "high": [9.0] * 9, "kernel": kernel, "bias": [1.0, -1.0]})
+    x[2:, 3:] += 30.0  # two windows whose second season leaves the profile range below: the short head
+    long_k, short_k = np.full((9, 2), 0.1, np.float32), np.full((9, 2), -0.2, np.float32)
+    ridge = {"long": {"low": [-99.0] * 9, "high": [99.0] * 9, "kernel": long_k, "bias": [1.0, -1.0]},
+             "short": {"low": [-99.0] * 9, "high": [99.0] * 9, "kernel": short_k, "bias": [0.5, 0.5]},
+             "switch": {"low": [-5.0], "high": [5.0]}}
+    model = build_rnn(6, 1, 2, cfg, smoothing=SMOOTHING, ridge=ridge)
     hw, errors = HoltWintersAnchor(2, SMOOTHING)(x)
-    feats = np.clip(ResidualFeatures(3)([x, errors]).numpy(), -9, 9)
-    np.testing.assert_allclose(model.predict(x, verbose=0), hw.numpy() + feats @ kernel + [1.0, -1.0], atol=1e-5)
-    assert not model.get_layer("ridge_correction").trainable
+    feats = ResidualFeatures(3)([x, errors]).numpy()  # a 6-row window: both reaches see the same rows
+    long, short = feats @ long_k + [1.0, -1.0], feats @ short_k + [0.5, 0.5]
+    want = hw.numpy() + np.concatenate([long[:2], short[2:]])
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, atol=1e-4)
+    assert not model.get_layer("long_ridge_correction").trainable
     restored = tf.keras.models.model_from_json(model.to_json())  # registered, serializable layers
-    assert restored.get_layer("residual_features").get_config()["high"] == [9.0] * 9
+    assert restored.get_layer("short_residual_features").get_config()["reach"] == "short"
+    assert restored.get_layer("range_switch").get_config()["high"] == [5.0]
