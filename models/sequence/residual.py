@@ -37,6 +37,7 @@ LAMBDAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)  # ridge penalties tried, per
 CLIP_PERCENT = 0.5  # features clipped to their train 0.5th .. 99.5th percentiles
 WEEK_AND_DAY = 8  # seasons in a window that holds a week (7 seasons) before its last season
 REACHES = ("long", "short")  # the two heads' features (module doc)
+SHARP = 1e4  # the range switch is fully on 1e-4 standardized units outside the train range
 
 
 def weekly(window: int, season: int) -> bool:
@@ -114,12 +115,13 @@ class RangeSwitch(tf.keras.layers.Layer):
         self.low, self.high = [float(v) for v in low], [float(v) for v in high]
 
     def outside(self, window):
-        """(B, W, F) -> (B, 1): 1.0 where the window's profile leaves the train range, else 0.0."""
+        """(B, W, F) -> (B, 1): 0.0 inside the train range, 1.0 from 1 / SHARP outside it."""
         if not self.low:  # under two seasons: no profile, always the long head
             return tf.zeros_like(window[:, :1, 0])
         p = season_profile(window, self.season, self.target_index)  # (B, K)
         beyond = tf.nn.relu(tf.constant(self.low, p.dtype) - p) + tf.nn.relu(p - tf.constant(self.high, p.dtype))
-        return tf.cast(tf.reduce_max(beyond, axis=1, keepdims=True) > 0, window.dtype)
+        # a step written as min(SHARP x, 1): no comparison or cast op, so integer TFLite files keep it
+        return tf.minimum(SHARP * tf.reduce_max(beyond, axis=1, keepdims=True), 1.0)
 
     def call(self, inputs):
         window, long, short = inputs
