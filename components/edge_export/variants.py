@@ -9,6 +9,7 @@ float32            -                                                    float32
 float16            -                                                    float16 weights
 dynamic            -                                                    int8 weights, float activations
 int8               -                                                    full int8 (PTQ), int8/uint8 in/out
+int16x8            -                                                    int16 activations, int8 weights (PTQ), int16 in/out
 qat_int8           quantize_apply + fine-tune (see qat_annotate)        full int8
 pruned_int8        prune_low_magnitude + fine-tune, strip_pruning       full int8
 clustered_int8     cluster_weights + fine-tune, strip_clustering        full int8
@@ -17,8 +18,9 @@ cqat_int8          clustering, then cluster-preserving QAT              full int
 =================  ===================================================  ============
 
 Every variant is converted with a static batch of 1 (``(1, H, W, C)`` or ``(1, W, F)``): the Edge
-TPU needs static shapes and a device runs one input at a time. Full-int8 variants are calibrated
-with a representative dataset of training inputs. The fine-tuning loss is the task's
+TPU needs static shapes and a device runs one input at a time. Full-integer variants (int8 and
+int16x8) are calibrated with a representative dataset of training inputs; int16x8 keeps 16-bit
+activations where 8 bits lose the signal (a forecaster's small corrections to a large level). The fine-tuning loss is the task's
 (``settings["loss"]``: cross-entropy, MSE or the YOLO loss). A sequence model is trained on
 standardized windows; ``settings["wrap"]`` puts that standardization (and, for a forecaster, its
 inverse on the output) around it in the graph after the TFMOT steps, so the .tflite takes raw
@@ -44,7 +46,7 @@ class ConversionError(EdgeflowError):
 @dataclass(frozen=True)
 class Recipe:
     steps: Tuple[str, ...]  # TFMOT steps in order: "prune", "cluster", "qat", "pqat", "cqat"
-    quantization: str  # "none", "float16", "dynamic" or "int8"
+    quantization: str  # "none", "float16", "dynamic", "int8" or "int16x8"
 
 
 RECIPES = {
@@ -52,6 +54,7 @@ RECIPES = {
     "float16": Recipe((), "float16"),
     "dynamic": Recipe((), "dynamic"),
     "int8": Recipe((), "int8"),
+    "int16x8": Recipe((), "int16x8"),
     "qat_int8": Recipe(("qat",), "int8"),
     "pruned_int8": Recipe(("prune",), "int8"),
     "clustered_int8": Recipe(("cluster",), "int8"),
@@ -135,8 +138,9 @@ def to_tflite(model, quantization: str, representative: np.ndarray, input_name: 
               integer_io: str = "int8") -> bytes:
     """Keras model -> .tflite bytes with a static batch of 1: (1, H, W, C) or (1, W, F).
 
-    A full-integer file takes and returns `integer_io` ("int8", or "uint8", which the Edge TPU
-    toolchain's examples use: the converter adds the uint8 <-> int8 QUANTIZE ops at the ends)."""
+    A full-int8 file takes and returns `integer_io` ("int8", or "uint8", which the Edge TPU
+    toolchain's examples use: the converter adds the uint8 <-> int8 QUANTIZE ops at the ends);
+    an int16x8 file takes and returns int16 (symmetric: zero point 0)."""
     shape = (1,) + tuple(model.input_shape[1:])
     fn = tf.function(lambda x: model(x, training=False))
     concrete = fn.get_concrete_function(tf.TensorSpec(shape, tf.float32, name=input_name))
@@ -150,7 +154,7 @@ def to_tflite(model, quantization: str, representative: np.ndarray, input_name: 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif quantization == "int8":
+    elif quantization in ("int8", "int16x8"):
         if len(representative) == 0:
             raise ConversionError("the representative dataset is empty; full-integer quantization needs "
                                   "transformed training examples (check the train split and export.representative_samples)")
@@ -160,10 +164,14 @@ def to_tflite(model, quantization: str, representative: np.ndarray, input_name: 
                 yield [x[None].astype(np.float32)]
 
         converter.representative_dataset = samples
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if integer_io not in ("int8", "uint8"):
-            raise ConversionError(f"integer input type {integer_io!r} is not supported; use int8 or uint8")
-        converter.inference_input_type = converter.inference_output_type = getattr(tf, integer_io)
+        if quantization == "int16x8":  # int16 activations and in/out, int8 weights; no Edge TPU or uint8 form
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            converter.inference_input_type = converter.inference_output_type = tf.int16
+        else:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if integer_io not in ("int8", "uint8"):
+                raise ConversionError(f"integer input type {integer_io!r} is not supported; use int8 or uint8")
+            converter.inference_input_type = converter.inference_output_type = getattr(tf, integer_io)
     try:
         return converter.convert()
     except Exception as err:  # noqa: BLE001 - the converter raises many types; keep its first error line
