@@ -66,6 +66,21 @@ class RelativeToLast(layers.Layer):
         return inputs - inputs[:, -1:, :]
 
 
+@tf.keras.utils.register_keras_serializable(package="edgeflow")
+class PreciseDense(layers.Dense):
+    """A Dense whose kernel a full-integer TFLite file keeps to about 1 part in 60,000: it computes
+    x @ high + x @ low + bias with kernel = high + low (``high`` on the kernel's 255-level grid, ``low`` the
+    remainder; see :func:`edgeflow.models.sequence.smoothing.int8_split`), the same in float. The ridge head's
+    fitted kernel mixes coefficients of very different sizes, which one int8 matrix would round away."""
+
+    def call(self, inputs):
+        k = tf.convert_to_tensor(self.kernel)
+        scale = tf.maximum(tf.reduce_max(tf.abs(k)), 1e-30) / 127.0
+        high = tf.round(k / scale) * scale
+        out = tf.matmul(inputs, high) + tf.matmul(inputs, k - high)
+        return self.activation(out + self.bias) if self.use_bias else self.activation(out)
+
+
 def anchor_forecast(inputs, cfg: SequenceConfig, horizon: int, target_index: int):
     """(B, W, F) -> (B, H): the naive forecast the head corrects: the last value or the value a season back."""
     w = inputs.shape[1]
@@ -133,7 +148,7 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
         if ridge is not None:
             feats = ResidualFeatures(cfg.season, target_index, ridge["low"], ridge["high"],
                                      name="residual_features")([inputs, raw_errors])  # (B, K)
-            ridge_out = layers.Dense(outputs, trainable=False, name="ridge_correction")(feats)  # (B, H), set below
+            ridge_out = PreciseDense(outputs, trainable=False, name="ridge_correction")(feats)  # (B, H), set below
         errors = layers.Rescaling(1.0 / change_scale, name="scaled_errors")(raw_errors)
         errors = layers.Cropping1D((window - x.shape[1], 0), name="last_errors")(errors)
         x = layers.Concatenate(name="with_errors")([x, errors])  # (B, W', D + 1)
