@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgeflow import EdgeflowError
+from edgeflow.edge.model_file import strip_tensor_names
 
 keras = tf.keras
 
@@ -127,6 +128,14 @@ def wrap_standardization(model, wrap: dict):
     return keras.Model(inputs, out, name=f"{model.name}_raw")
 
 
+def set_integer_form(model, on: bool) -> None:
+    """Sets ``split_for_int8`` on every layer of `model` that has it (the forecaster's Holt-Winters anchor and
+    ridge head): their constant matrices as two int8-exact parts, for a full-integer file; same values."""
+    for layer in model.submodules:
+        if hasattr(layer, "split_for_int8"):
+            layer.split_for_int8 = on
+
+
 def raw_inputs(x: np.ndarray, wrap: dict | None) -> np.ndarray:
     """Standardized training inputs back to raw values (the wrapped model's input domain)."""
     if not wrap:
@@ -140,8 +149,10 @@ def to_tflite(model, quantization: str, representative: np.ndarray, input_name: 
 
     A full-int8 file takes and returns `integer_io` ("int8", or "uint8", which the Edge TPU
     toolchain's examples use: the converter adds the uint8 <-> int8 QUANTIZE ops at the ends);
-    an int16x8 file takes and returns int16 (symmetric: zero point 0)."""
+    an int16x8 file takes and returns int16 (symmetric: zero point 0). Internal tensor names and
+    calibration min/max are dropped (:func:`edgeflow.edge.model_file.strip_tensor_names`)."""
     shape = (1,) + tuple(model.input_shape[1:])
+    set_integer_form(model, quantization in ("int8", "int16x8"))
     fn = tf.function(lambda x: model(x, training=False))
     concrete = fn.get_concrete_function(tf.TensorSpec(shape, tf.float32, name=input_name))
     # The converter saves its trackable object as a SavedModel first. Given the Keras model, that
@@ -173,10 +184,11 @@ def to_tflite(model, quantization: str, representative: np.ndarray, input_name: 
                 raise ConversionError(f"integer input type {integer_io!r} is not supported; use int8 or uint8")
             converter.inference_input_type = converter.inference_output_type = getattr(tf, integer_io)
     try:
-        return converter.convert()
+        flatbuffer = converter.convert()
     except Exception as err:  # noqa: BLE001 - the converter raises many types; keep its first error line
         raise ConversionError(f"the TFLite converter rejected the model ({converter_error_line(err)}); "
                               "replace the layer it names or drop this variant from export.variants") from None
+    return strip_tensor_names(flatbuffer)
 
 
 def converter_error_line(err: BaseException) -> str:

@@ -68,12 +68,17 @@ class RelativeToLast(layers.Layer):
 
 @tf.keras.utils.register_keras_serializable(package="edgeflow")
 class PreciseDense(layers.Dense):
-    """A Dense whose kernel a full-integer TFLite file keeps to about 1 part in 60,000: it computes
-    x @ high + x @ low + bias with kernel = high + low (``high`` on the kernel's 255-level grid, ``low`` the
-    remainder; see :func:`edgeflow.models.sequence.smoothing.int8_split`), the same in float. The ridge head's
+    """A Dense that a full-integer TFLite file can keep to about 1 part in 60,000: with ``split_for_int8``
+    (set by EdgeExport before a full-integer conversion; not saved) it computes x @ high + x @ low + bias
+    with kernel = high + low (``high`` on the kernel's 255-level grid, ``low`` the remainder, see
+    :func:`edgeflow.models.sequence.smoothing.int8_split`), the same values as a Dense. The ridge head's
     fitted kernel mixes coefficients of very different sizes, which one int8 matrix would round away."""
 
+    split_for_int8 = False
+
     def call(self, inputs):
+        if not self.split_for_int8:
+            return super().call(inputs)
         k = tf.convert_to_tensor(self.kernel)
         scale = tf.maximum(tf.reduce_max(tf.abs(k)), 1e-30) / 127.0
         high = tf.round(k / scale) * scale

@@ -8,6 +8,7 @@ which, for each window (B, W, F), without knowing where in the season the window
 
 1. aligns the profile with the window: the rotation k of the profile that correlates best with the
    window's detrended target values gives the season of every window row (row j <-> profile[(k + j) % m]);
+   the pick is a sharp softmax over the m scores, so a full-integer TFLite file can compute it;
 2. starts the level at the mean of the first season minus its profile and the trend at the train
    trend, then runs the recursions over the W rows (statsmodels' additive form)::
 
@@ -18,6 +19,12 @@ which, for each window (B, W, F), without knowing where in the season the window
 3. returns the h-step forecast ``l + (h + 1) b + s[h]`` (B, H) and each row's one-step error
    (B, W, 1), which tells the network what smoothing missed.
 
+The recursions are linear in the window and its first season, so the layer computes steps 2-3 as
+two affine maps found once in NumPy (:func:`linear_maps`), a handful of ops instead of ~12 per row.
+For a full-integer TFLite file EdgeExport sets ``split_for_int8`` on the layer, which then multiplies
+by each map's two int8-exact parts (:func:`int8_split`), so the int8 weights keep the maps precise;
+float files keep one matrix per map.
+
 The device needs nothing but the graph: the constants are in it (and in the model info).
 """
 from __future__ import annotations
@@ -27,6 +34,9 @@ from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
+
+
+PHASE_SHARPNESS = 1000.0  # softmax temperature of the phase pick, per unit of score (standardized units)
 
 
 @dataclass(frozen=True)
@@ -182,6 +192,7 @@ class HoltWintersAnchor(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self.horizon, self.target_index, self.smoothing = int(horizon), int(target_index), dict(smoothing)
         self.sm = Smoothing(**{**smoothing, "profile": tuple(smoothing["profile"])})
+        self.split_for_int8 = False  # the maps as high + low parts (:func:`int8_split`); same values, not saved
 
     def build(self, input_shape):
         w, h = int(input_shape[1]), self.horizon
@@ -197,11 +208,17 @@ class HoltWintersAnchor(tf.keras.layers.Layer):
             prof = np.asarray(sm.profile, np.float32)
             rot = prof[(np.arange(m)[:, None] + np.arange(w)[None, :]) % m]  # (m, W): rotation k, row j
             score = (detrend_matrix(w) @ rot.T).astype(np.float32)  # (W, m): detrend, then correlate (symmetric)
-            pick = tf.one_hot(tf.argmax(tf.matmul(y, tf.constant(score)), axis=1), m, dtype=y.dtype)  # (B, m)
+            # (B, m): one-hot at the best rotation, as a sharp softmax (an argmax has no int16x8 TFLite kernel);
+            # rotations whose scores are within about 1 / PHASE_SHARPNESS of the best share the pick
+            pick = tf.nn.softmax(PHASE_SHARPNESS * tf.matmul(y, tf.constant(score)), axis=1)
             u = tf.concat([y, pick], axis=1)  # (B, W + m)
         outs = []
         for high, low, offset in self.maps:  # forecast (B, H), then one-step errors (B, W)
-            outs.append(tf.matmul(u, tf.constant(high)) + tf.matmul(u, tf.constant(low)) + tf.constant(offset))
+            if self.split_for_int8:  # two int8 matrices in a full-integer file (set by EdgeExport)
+                out = tf.matmul(u, tf.constant(high)) + tf.matmul(u, tf.constant(low))
+            else:
+                out = tf.matmul(u, tf.constant(high + low))
+            outs.append(out + tf.constant(offset))
         return outs[0], outs[1][:, :, None]
 
     def get_config(self):
