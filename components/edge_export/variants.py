@@ -85,6 +85,14 @@ def _fine_tune(model, x, y, settings: dict, callbacks=()):
     return model
 
 
+def prunable(layer) -> bool:
+    """A layer that pruning wraps: trainable and in TFMOT's pruning registry (the forecaster's own layers,
+    weightless or frozen, are left as they are; ``prune_low_magnitude`` refuses a model holding them)."""
+    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
+
+    return layer.trainable and not isinstance(layer, keras.layers.InputLayer) and PruneRegistry.supports(layer)
+
+
 def apply_step(model, step: str, x: np.ndarray, y: np.ndarray, settings: dict):
     """One TFMOT step on `model` (fine-tuned on x (N, ...), y (N, ...) with the task's loss); returns the plain model."""
     import tensorflow_model_optimization as tfmot
@@ -96,7 +104,8 @@ def apply_step(model, step: str, x: np.ndarray, y: np.ndarray, settings: dict):
         return _fine_tune(quantize_aware(model), x, y, settings)
     if step == "prune":
         schedule = tfmot.sparsity.keras.ConstantSparsity(settings["prune_sparsity"], begin_step=0, frequency=10)
-        pruned = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+        pruned = keras.models.clone_model(model, clone_function=lambda layer: (
+            tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule) if prunable(layer) else layer))
         _fine_tune(pruned, x, y, settings, [tfmot.sparsity.keras.UpdatePruningStep()])
         return tfmot.sparsity.keras.strip_pruning(pruned)
     if step == "cluster":

@@ -97,3 +97,11 @@ def test_the_float_form_of_a_model_with_an_int16x8_sibling_is_unchanged(int16x8_
                            "input_name": "window"}, folder / "float32.tflite", 600)
     assert np.abs(EdgeModel(f32).run(x_eval) - keras).max() <= 1e-3 * std
     assert float_ops(read_model_file(f32))  # and float32 is not integer-only
+
+
+def test_internal_tensor_names_and_calibration_ranges_are_dropped(int16x8_file):
+    graph = read_model_file(int16x8_file).subgraphs[0]
+    io = set(graph.inputs) | set(graph.outputs)
+    assert all(not t.name for i, t in enumerate(graph.tensors) if i not in io)
+    assert all(graph.tensors[i].name for i in io)  # the runtime and the model info name them
+    assert all(t.quantization is None or t.quantization.min is None for t in graph.tensors)
