@@ -139,7 +139,7 @@ def wrap_standardization(model, wrap: dict):
 
 def set_integer_form(model, on: bool) -> None:
     """Sets ``split_for_int8`` on every layer of `model` that has it (the forecaster's Holt-Winters anchor and
-    ridge head): their constant matrices as two int8-exact parts, for a full-integer file; same values."""
+    ridge head): their constant matrices as two int8-exact parts, for a file with int8 weights; same values."""
     for layer in model.submodules:
         if hasattr(layer, "split_for_int8"):
             layer.split_for_int8 = on
@@ -161,7 +161,7 @@ def to_tflite(model, quantization: str, representative: np.ndarray, input_name: 
     an int16x8 file takes and returns int16 (symmetric: zero point 0). Internal tensor names and
     calibration min/max are dropped (:func:`edgeflow.edge.model_file.strip_tensor_names`)."""
     shape = (1,) + tuple(model.input_shape[1:])
-    set_integer_form(model, quantization in ("int8", "int16x8"))
+    set_integer_form(model, quantization in ("dynamic", "int8", "int16x8"))  # every recipe with int8 weights
     fn = tf.function(lambda x: model(x, training=False))
     concrete = fn.get_concrete_function(tf.TensorSpec(shape, tf.float32, name=input_name))
     # The converter saves its trackable object as a SavedModel first. Given the Keras model, that

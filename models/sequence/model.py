@@ -69,7 +69,7 @@ class RelativeToLast(layers.Layer):
 @tf.keras.utils.register_keras_serializable(package="edgeflow")
 class PreciseDense(layers.Dense):
     """A Dense that a full-integer TFLite file can keep to about 1 part in 60,000: with ``split_for_int8``
-    (set by EdgeExport before a full-integer conversion; not saved) it computes x @ high + x @ low + bias
+    (set by EdgeExport before a conversion to int8 weights; not saved) it computes x @ high + x @ low + bias
     with kernel = high + low (``high`` on the kernel's 255-level grid, ``low`` the remainder, see
     :func:`edgeflow.models.sequence.smoothing.int8_split`), the same values as a Dense. The ridge head's
     fitted kernel mixes coefficients of very different sizes, which one int8 matrix would round away."""

@@ -21,7 +21,7 @@ which, for each window (B, W, F), without knowing where in the season the window
 
 The recursions are linear in the window and its first season, so the layer computes steps 2-3 as
 two affine maps found once in NumPy (:func:`linear_maps`), a handful of ops instead of ~12 per row.
-For a full-integer TFLite file EdgeExport sets ``split_for_int8`` on the layer, which then multiplies
+For a TFLite file with int8 weights (dynamic, int8, int16x8) EdgeExport sets ``split_for_int8`` on the layer, which then multiplies
 by each map's two int8-exact parts (:func:`int8_split`), so the int8 weights keep the maps precise;
 float files keep one matrix per map.
 
@@ -214,7 +214,7 @@ class HoltWintersAnchor(tf.keras.layers.Layer):
             u = tf.concat([y, pick], axis=1)  # (B, W + m)
         outs = []
         for high, low, offset in self.maps:  # forecast (B, H), then one-step errors (B, W)
-            if self.split_for_int8:  # two int8 matrices in a full-integer file (set by EdgeExport)
+            if self.split_for_int8:  # two int8 matrices in a file with int8 weights (set by EdgeExport)
                 out = tf.matmul(u, tf.constant(high)) + tf.matmul(u, tf.constant(low))
             else:
                 out = tf.matmul(u, tf.constant(high + low))
