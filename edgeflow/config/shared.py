@@ -171,7 +171,7 @@ class ExportConfig:
 
     enabled: bool = True
     variants: str = "auto"  # "auto" (the policy above) or exactly these, comma-separated
-    fallback_variants: str = "qat_int8"  # with "auto": built only when full-integer PTQ misses the bar
+    fallback_variants: str = "qat_int8"  # with "auto": built only when no full-integer PTQ (int8, int16x8) meets the bar
     target: str = "cpu"  # "edgetpu" ships only a variant whose every op maps to the Edge TPU
     edgetpu_input_type: str = "uint8"  # target "edgetpu": the integer input/output type of full-integer files
     # Ship the smallest variant at most this much worse than the Keras model: accuracy (image, sequence
