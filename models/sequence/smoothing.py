@@ -21,9 +21,9 @@ which, for each window (B, W, F), without knowing where in the season the window
 
 The recursions are linear in the window and its first season, so the layer computes steps 2-3 as
 two affine maps found once in NumPy (:func:`linear_maps`), a handful of ops instead of ~12 per row.
-For a TFLite file with int8 weights (dynamic, int8, int16x8) EdgeExport sets ``split_for_int8`` on the layer, which then multiplies
-by each map's two int8-exact parts (:func:`int8_split`), so the int8 weights keep the maps precise;
-float files keep one matrix per map.
+For a TFLite file with int8 weights (dynamic, int8, int16x8) EdgeExport sets ``split_for_int8`` on
+the layer, which then multiplies by each map's two int8-exact parts (:func:`int8_split`), so the int8
+weights keep the maps precise; float files keep one matrix per map.
 
 The device needs nothing but the graph: the constants are in it (and in the model info).
 """
