@@ -4,9 +4,9 @@ The model info's ``forecast`` block says what the model takes and returns::
 
     {"window": W, "horizon": H, "features": ["temp", ...], "target": "temp"}
 
-The .tflite takes raw values (B, W, F) float32, F = len(features) in that order (an int8
-model's input is quantized with its scale and zero point by :class:`EdgeModel`), and returns
-(B, H) in the target's units.
+The .tflite takes raw values (B, W, F) float32, F = len(features) in that order (an int8 or
+int16x8 model's integer input is quantized, and its integer output dequantized, with their scale
+and zero point by :class:`EdgeModel`), and returns (B, H) in the target's units.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Uses the TFLite schema bindings that ship inside ``ai_edge_litert`` (pure Python over the
 ``flatbuffers`` package), so it works on a device with only the device requirements.
-What it gives: the operators in execution order, every tensor's dtype and shape signature,
+What it gives: the operators in execution order (and which of them compute in floating point), every tensor's dtype and shape signature,
 and named metadata entries (edgeflow stores its model info JSON there, see :func:`embed_metadata`, and
 the standard TFLite metadata, see :mod:`edgeflow.edge.tflite_metadata`).
 """
@@ -100,6 +100,39 @@ def io_tensors(model) -> Tuple[List[TensorInfo], List[TensorInfo]]:
     type_names, graph = _enum_names(_schema().TensorType), model.subgraphs[0]
     return ([_tensor(graph, i, type_names) for i in graph.inputs],
             [_tensor(graph, i, type_names) for i in graph.outputs])
+
+
+FLOAT_TYPES = ("FLOAT32", "FLOAT16", "FLOAT64")
+CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")  # real <-> integer at a float model's inputs and outputs
+
+
+def float_ops(model) -> List[OpInfo]:
+    """The operators that compute on floating-point tensors: none in an integer-only model (whose only
+    float tensors, if any, are at QUANTIZE / DEQUANTIZE ops converting real inputs and outputs)."""
+    return [op for op in operators(model) if op.name not in CONVERSION_OPS
+            and any(t.dtype in FLOAT_TYPES for t in op.inputs + op.outputs)]
+
+
+def strip_tensor_names(data: bytes) -> bytes:
+    """`data` without what the interpreter never reads: the names of tensors other than the subgraphs'
+    inputs and outputs, and the calibration min/max kept beside each scale and zero point.
+
+    Measured on the default forecaster (715 ops, BENCHMARKS.md): tensor names are 51 KB of the float32
+    file and 192 KB of the 403 KB full-int8 one (its quantizer names each tensor after every op fused
+    into it), which made int8 larger than float32; int16x8 also keeps a min/max pair per activation."""
+    import flatbuffers
+
+    model = read_model(data)
+    for graph in model.subgraphs:
+        keep = set(graph.inputs if graph.inputs is not None else ()) | set(graph.outputs if graph.outputs is not None else ())
+        for i, t in enumerate(graph.tensors or []):
+            if i not in keep:
+                t.name = b""
+            if t.quantization is not None:
+                t.quantization.min = t.quantization.max = None
+    builder = flatbuffers.Builder(len(data))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def embed_metadata(data: bytes, payload: dict, name: str = INFO_METADATA_NAME) -> bytes:

@@ -12,7 +12,9 @@ One child may build several variants in turn (:func:`convert_many_in_child`): it
 model once. EdgeExport does that only for the variants whose conversion has not been seen to
 crash (float32, float16, dynamic: no calibration, no TFMOT); a variant left unbuilt by a crashed
 shared child is retried alone, so a crash still names exactly one variant. Each child writes
-``<out>.seconds``, the time its variant took to build, which the progress line reports.
+``<out>.seconds``, the time its variant took to build, which the progress line reports, after it
+has loaded and run the file once in the device runtime (:func:`check_runs`): a file that crashes
+the interpreter is then one failed variant, not a dead pipeline.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def _child(keras_path: str, data_path: str, jobs: list, settings: dict):
         import tensorflow as tf
 
         import edgeflow.models.sequence.model  # noqa: F401  registers the forecaster's layers (Holt-Winters anchor)
-        from edgeflow.components.edge_export.variants import build_variant
+        from edgeflow.components.edge_export.variants import build_variant, raw_inputs
 
         model = tf.keras.models.load_model(keras_path, compile=False, safe_mode=False)  # our own file
         with np.load(data_path) as data:
@@ -58,7 +60,11 @@ def _child(keras_path: str, data_path: str, jobs: list, settings: dict):
         for variant, out_path, error_path in jobs:
             t0 = time.perf_counter()
             Path(out_path).write_bytes(build_variant(model, variant, x, y, settings))
-            Path(out_path + ".seconds").write_text(f"{time.perf_counter() - t0:.3f}")
+            seconds = time.perf_counter() - t0
+            Path(out_path + ".checking").touch()
+            check_runs(out_path, raw_inputs(x[:1], settings.get("wrap")))  # a runtime crash kills this child only
+            Path(out_path + ".checking").unlink()
+            Path(out_path + ".seconds").write_text(f"{seconds:.3f}")
     except ConversionError as err:
         Path(error_path).write_text(str(err))
         raise SystemExit(3)
@@ -66,6 +72,15 @@ def _child(keras_path: str, data_path: str, jobs: list, settings: dict):
         Path(error_path).write_text(f"{err.__class__.__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
         Path(error_path + ".traceback").write_text(traceback.format_exc())
         raise SystemExit(4)
+
+
+def check_runs(path: str, sample) -> None:
+    """Loads the .tflite at `path` in the device runtime and runs it on `sample` (1, ...): the interpreter
+    can abort the process on a file the converter wrote (LiteRT 2.3's XNNPACK delegate on the unrolled
+    int8 forecaster: "double free or corruption"), and a child is the place to find that out."""
+    from edgeflow.edge.runtime import EdgeModel
+
+    EdgeModel(path, use_edgetpu=False).run(sample)
 
 
 def _paths(out_path: Path):
@@ -82,7 +97,7 @@ def convert_many_in_child(keras_path: str | Path, data_path: str | Path, jobs: S
     """
     jobs = [(v, Path(p)) for v, p in jobs]
     for _, out in jobs:
-        for stale in _paths(out):
+        for stale in (*_paths(out), Path(str(out) + ".checking")):
             stale.unlink(missing_ok=True)
     first_log = _paths(jobs[0][1])[2]
     proc = _context().Process(target=_child, args=(str(keras_path), str(data_path),
@@ -105,10 +120,14 @@ def convert_many_in_child(keras_path: str | Path, data_path: str | Path, jobs: S
                                   "raise export.timeout_s or drop the variant")
         elif error_path.is_file():
             err = ConversionError(f"variant {variant}: {error_path.read_text().strip()}")
+        elif Path(str(out) + ".checking").is_file():
+            Path(str(out) + ".checking").unlink()
+            out.unlink(missing_ok=True)
+            err = ConversionError(f"variant {variant}: the converted file crashed the TFLite runtime as it loaded or "
+                                  f"ran it ({_how(proc.exitcode)}); drop this variant from export.variants or "
+                                  "simplify the model")
         else:
-            code = proc.exitcode
-            how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
-            err = ConversionError(f"variant {variant}: the converter process crashed ({how}; its output is in "
+            err = ConversionError(f"variant {variant}: the converter process crashed ({_how(proc.exitcode)}; its output is in "
                                   f"{first_log}); drop this variant from export.variants or simplify the model")
         results[variant] = err
         for later, later_out in jobs[i + 1:]:  # never started: each gets a child of its own
@@ -120,6 +139,10 @@ def convert_many_in_child(keras_path: str | Path, data_path: str | Path, jobs: S
     if all(isinstance(r, Path) for r in results.values()):
         first_log.unlink(missing_ok=True)  # kept only when a conversion failed
     return results
+
+
+def _how(code) -> str:
+    return f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
 
 
 def convert_in_child(keras_path: str | Path, data_path: str | Path, variant: str, settings: dict,

@@ -30,7 +30,8 @@ import numpy as np
 
 from edgeflow.components.edge_export.convert import build_seconds, convert_many_in_child
 from edgeflow.components.edge_export.data import EdgeData
-from edgeflow.components.edge_export.policy import conversion_jobs, fine_tuning_reason, needs_fine_tuning, workers
+from edgeflow.components.edge_export.policy import (conversion_jobs, fine_tuning_reason, needs_fine_tuning,
+                                                    wide_ptq_variants, workers)
 from edgeflow.components.edge_export.report import (choose_variant, format_table, keras_latency, keras_reference,
                                                     progress_line, score_variant, time_variant)
 from edgeflow.components.edge_export.shipment import edgetpu_shipment
@@ -131,6 +132,12 @@ def export_edge_models(keras_path: str | Path, data: EdgeData, cfg: ExportConfig
     keras = keras_reference(reference, data.x_eval, data.y_eval, task)
     rows = _build_and_score(keras_path, work / "train.npz", conversion_jobs(cfg.variant_names), settings, cfg, out,
                             data, keras)
+    wide = wide_ptq_variants(rows, cfg.target, cfg.max_metric_change) if cfg.auto else ()
+    if wide:  # 16-bit activations before any fine-tuning: still post-training, and one conversion
+        log.info("  edge: %s; building %s", fine_tuning_reason(rows, cfg.target, cfg.max_metric_change,
+                                                               task.metric_name), ", ".join(wide))
+        rows.update(_build_and_score(keras_path, work / "train.npz", conversion_jobs(wide), settings, cfg, out,
+                                     data, keras))
     fine_tuned = None
     if cfg.fallback_names and needs_fine_tuning(rows, cfg.target, cfg.max_metric_change):
         fine_tuned = fine_tuning_reason(rows, cfg.target, cfg.max_metric_change, task.metric_name)
@@ -149,7 +156,7 @@ def export_edge_models(keras_path: str | Path, data: EdgeData, cfg: ExportConfig
               "train_split_examples": data.train_seen or int(len(data.x_train)), "sample_seed": seed,
               "variants": rows,
               "policy": {"variants": cfg.variants, "target": cfg.target, "max_metric_change": cfg.max_metric_change,
-                         "fine_tuned_because": fine_tuned,
+                         "wide_ptq": list(wide), "fine_tuned_because": fine_tuned,
                          "degradation": ("relative MAE increase" if task.metric_name == "mae"
                                          else f"{task.metric_name} drop")},
               "shipped": shipped}

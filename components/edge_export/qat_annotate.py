@@ -4,8 +4,10 @@
 registry, even a weightless one such as the image CNN's ``Subtract`` (``model.center``). Such a
 layer has nothing to fake-quantize but its output, so it is annotated with :class:`OutputOnly`, an
 8-bit moving-average quantizer on the output (what TFMOT itself does for ``Add``), and the int8
-converter gets a range for every tensor. A layer with weights that the registry does not list is
-still refused, with TFMOT's own message.
+converter gets a range for every tensor. A layer with weights that the registry does not list
+(the forecaster's LSTM and its frozen ridge head), or a layer with several outputs (its Holt-Winters
+anchor, which a wrapper's single output quantizer cannot cover), is left as it is: QAT fine-tunes it in
+float and the int8 converter calibrates it as in post-training quantization.
 """
 from __future__ import annotations
 
@@ -40,15 +42,18 @@ class OutputOnly(q.QuantizeConfig):
 
 
 def annotate(model: keras.Model) -> keras.Model:
-    """`model` with every layer annotated for QAT: registry layers as TFMOT would, weightless
-    unlisted layers with :class:`OutputOnly`. The annotated model shares `model`'s weights."""
+    """`model` with its layers annotated for QAT: registry layers as TFMOT would, weightless
+    unlisted layers with :class:`OutputOnly`, unlisted layers with weights not at all (see the module
+    doc). The annotated model shares `model`'s weights."""
     registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
 
     def annotate_layer(layer):
         if isinstance(layer, keras.layers.InputLayer):
             return layer
-        if registry.supports(layer) or layer.weights:
-            return q.quantize_annotate_layer(layer)  # an unlisted layer with weights: TFMOT says so
+        if registry.supports(layer):
+            return q.quantize_annotate_layer(layer)
+        if layer.weights or isinstance(layer.output, (list, tuple)):
+            return layer  # an LSTM, or the two-output Holt-Winters anchor: float in QAT, calibrated by the converter
         return q.quantize_annotate_layer(layer, quantize_config=OutputOnly())
 
     return keras.models.clone_model(model, clone_function=annotate_layer)

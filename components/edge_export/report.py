@@ -3,7 +3,8 @@
 Each variant is run through the device runtime (LiteRT interpreter) on the eval split:
 file size and gzipped size (pruning's zeros show only in the compressed size), the task's
 metric (accuracy, MAE or mAP@0.5) and its change against the Keras model, the largest output
-difference from Keras (and top-1 agreement for a classifier) and the Edge TPU op check
+difference from Keras (and top-1 agreement for a classifier), whether every op computes on
+integers (``integer_only``: no float op beside the QUANTIZE/DEQUANTIZE at the ends) and the Edge TPU op check
 (:func:`score_variant`); then CPU latency p50/p95 with 1 thread and with all threads
 (:func:`time_variant`), each timed for at most ``export.latency_budget_s`` seconds or
 ``export.latency_runs`` invokes, whichever comes first (at least 5 invokes).
@@ -21,6 +22,7 @@ from edgeflow.components.edge_export.policy import acceptable
 from edgeflow.components.edge_export.tasks import EdgeTask
 from edgeflow.edge.bench import all_threads
 from edgeflow.edge.edgetpu import check_edgetpu
+from edgeflow.edge.model_file import float_ops, read_model
 from edgeflow.edge.runtime import EdgeModel
 
 
@@ -74,6 +76,7 @@ def score_variant(path: Path, x_eval: np.ndarray, truth, task: EdgeTask, keras: 
         "metric_change": metric - keras["metric"],
         "degradation": task.degradation(metric, keras["metric"]),
         "max_abs_output_diff": float(np.abs(outputs - keras["outputs"]).max()),
+        "integer_only": not float_ops(read_model(data)),  # every op on integers (an Edge TPU, a microcontroller)
     }
     if task.kind == "classification":
         row["top1_agreement"] = float((outputs.argmax(-1) == keras["outputs"].argmax(-1)).mean())
@@ -114,14 +117,15 @@ def choose_variant(rows: dict, target: str, max_metric_change: float) -> Optiona
 
 
 def format_table(report: dict) -> List[str]:
-    """Aligned text lines: one per variant, sizes relative to float32 when it was built."""
+    """Aligned text lines: one per variant, sizes relative to float32 when it was built, whether it is
+    integer-only and whether it maps to the Edge TPU."""
     rows, keras, metric = report["variants"], report["keras"], report.get("metric", "accuracy")
     base = rows.get("float32", {}).get("size_bytes")
     worse = "worse%" if metric == "mae" else "worse"  # relative MAE increase in %, else points dropped
     lines = [f"{'variant':<15} {'size':>9} {'gzip':>9} {'x f32':>6} {metric:>7} {worse:>6} "
-             f"{'p50 1t':>8} {'p95 1t':>8} {'p50 all':>8} {'EdgeTPU':>7}",
+             f"{'p50 1t':>8} {'p95 1t':>8} {'p50 all':>8} {'int-only':>8} {'EdgeTPU':>7}",
              f"{'keras':<15} {'':>9} {'':>9} {'':>6} {keras[metric]:>7.4f} {'':>6} "
-             f"{keras['latency_ms']['p50']:>8.3f} {keras['latency_ms']['p95']:>8.3f} {'':>8} {'':>7}"]
+             f"{keras['latency_ms']['p50']:>8.3f} {keras['latency_ms']['p95']:>8.3f} {'':>8} {'':>8} {'':>7}"]
     for name, r in rows.items():
         if "error" in r:
             lines.append(f"{name:<15} failed: {r['error']}")
@@ -132,5 +136,5 @@ def format_table(report: dict) -> List[str]:
             f"{name:<15} {r['size_bytes']:>9} {r['gzip_bytes']:>9} {ratio:>6} {r[metric]:>7.4f} "
             f"{100 * r['degradation']:>+6.2f} {r['latency_ms_1_thread']['p50']:>8.3f} "
             f"{r['latency_ms_1_thread']['p95']:>8.3f} {r['latency_ms_all_threads']['p50']:>8.3f} "
-            f"{'yes' if r['edgetpu_compatible'] else 'no':>7}{mark}")
+            f"{'yes' if r.get('integer_only') else 'no':>8} {'yes' if r['edgetpu_compatible'] else 'no':>7}{mark}")
     return lines

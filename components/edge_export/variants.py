@@ -9,6 +9,7 @@ float32            -                                                    float32
 float16            -                                                    float16 weights
 dynamic            -                                                    int8 weights, float activations
 int8               -                                                    full int8 (PTQ), int8/uint8 in/out
+int16x8            -                                                    int16 activations, int8 weights (PTQ), int16 in/out
 qat_int8           quantize_apply + fine-tune (see qat_annotate)        full int8
 pruned_int8        prune_low_magnitude + fine-tune, strip_pruning       full int8
 clustered_int8     cluster_weights + fine-tune, strip_clustering        full int8
@@ -17,8 +18,9 @@ cqat_int8          clustering, then cluster-preserving QAT              full int
 =================  ===================================================  ============
 
 Every variant is converted with a static batch of 1 (``(1, H, W, C)`` or ``(1, W, F)``): the Edge
-TPU needs static shapes and a device runs one input at a time. Full-int8 variants are calibrated
-with a representative dataset of training inputs. The fine-tuning loss is the task's
+TPU needs static shapes and a device runs one input at a time. Full-integer variants (int8 and
+int16x8) are calibrated with a representative dataset of training inputs; int16x8 keeps 16-bit
+activations where 8 bits lose the signal (a forecaster's small corrections to a large level). The fine-tuning loss is the task's
 (``settings["loss"]``: cross-entropy, MSE or the YOLO loss). A sequence model is trained on
 standardized windows; ``settings["wrap"]`` puts that standardization (and, for a forecaster, its
 inverse on the output) around it in the graph after the TFMOT steps, so the .tflite takes raw
@@ -33,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgeflow import EdgeflowError
+from edgeflow.edge.model_file import strip_tensor_names
 
 keras = tf.keras
 
@@ -44,7 +47,7 @@ class ConversionError(EdgeflowError):
 @dataclass(frozen=True)
 class Recipe:
     steps: Tuple[str, ...]  # TFMOT steps in order: "prune", "cluster", "qat", "pqat", "cqat"
-    quantization: str  # "none", "float16", "dynamic" or "int8"
+    quantization: str  # "none", "float16", "dynamic", "int8" or "int16x8"
 
 
 RECIPES = {
@@ -52,6 +55,7 @@ RECIPES = {
     "float16": Recipe((), "float16"),
     "dynamic": Recipe((), "dynamic"),
     "int8": Recipe((), "int8"),
+    "int16x8": Recipe((), "int16x8"),
     "qat_int8": Recipe(("qat",), "int8"),
     "pruned_int8": Recipe(("prune",), "int8"),
     "clustered_int8": Recipe(("cluster",), "int8"),
@@ -81,6 +85,14 @@ def _fine_tune(model, x, y, settings: dict, callbacks=()):
     return model
 
 
+def prunable(layer) -> bool:
+    """A layer that pruning wraps: trainable and in TFMOT's pruning registry (the forecaster's own layers,
+    weightless or frozen, are left as they are; ``prune_low_magnitude`` refuses a model holding them)."""
+    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
+
+    return layer.trainable and not isinstance(layer, keras.layers.InputLayer) and PruneRegistry.supports(layer)
+
+
 def apply_step(model, step: str, x: np.ndarray, y: np.ndarray, settings: dict):
     """One TFMOT step on `model` (fine-tuned on x (N, ...), y (N, ...) with the task's loss); returns the plain model."""
     import tensorflow_model_optimization as tfmot
@@ -92,7 +104,8 @@ def apply_step(model, step: str, x: np.ndarray, y: np.ndarray, settings: dict):
         return _fine_tune(quantize_aware(model), x, y, settings)
     if step == "prune":
         schedule = tfmot.sparsity.keras.ConstantSparsity(settings["prune_sparsity"], begin_step=0, frequency=10)
-        pruned = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+        pruned = keras.models.clone_model(model, clone_function=lambda layer: (
+            tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule) if prunable(layer) else layer))
         _fine_tune(pruned, x, y, settings, [tfmot.sparsity.keras.UpdatePruningStep()])
         return tfmot.sparsity.keras.strip_pruning(pruned)
     if step == "cluster":
@@ -124,6 +137,14 @@ def wrap_standardization(model, wrap: dict):
     return keras.Model(inputs, out, name=f"{model.name}_raw")
 
 
+def set_integer_form(model, on: bool) -> None:
+    """Sets ``split_for_int8`` on every layer of `model` that has it (the forecaster's Holt-Winters anchor and
+    ridge head): their constant matrices as two int8-exact parts, for a file with int8 weights; same values."""
+    for layer in model.submodules:
+        if hasattr(layer, "split_for_int8"):
+            layer.split_for_int8 = on
+
+
 def raw_inputs(x: np.ndarray, wrap: dict | None) -> np.ndarray:
     """Standardized training inputs back to raw values (the wrapped model's input domain)."""
     if not wrap:
@@ -135,9 +156,12 @@ def to_tflite(model, quantization: str, representative: np.ndarray, input_name: 
               integer_io: str = "int8") -> bytes:
     """Keras model -> .tflite bytes with a static batch of 1: (1, H, W, C) or (1, W, F).
 
-    A full-integer file takes and returns `integer_io` ("int8", or "uint8", which the Edge TPU
-    toolchain's examples use: the converter adds the uint8 <-> int8 QUANTIZE ops at the ends)."""
+    A full-int8 file takes and returns `integer_io` ("int8", or "uint8", which the Edge TPU
+    toolchain's examples use: the converter adds the uint8 <-> int8 QUANTIZE ops at the ends);
+    an int16x8 file takes and returns int16 (symmetric: zero point 0). Internal tensor names and
+    calibration min/max are dropped (:func:`edgeflow.edge.model_file.strip_tensor_names`)."""
     shape = (1,) + tuple(model.input_shape[1:])
+    set_integer_form(model, quantization in ("dynamic", "int8", "int16x8"))  # every recipe with int8 weights
     fn = tf.function(lambda x: model(x, training=False))
     concrete = fn.get_concrete_function(tf.TensorSpec(shape, tf.float32, name=input_name))
     # The converter saves its trackable object as a SavedModel first. Given the Keras model, that
@@ -150,7 +174,7 @@ def to_tflite(model, quantization: str, representative: np.ndarray, input_name: 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif quantization == "int8":
+    elif quantization in ("int8", "int16x8"):
         if len(representative) == 0:
             raise ConversionError("the representative dataset is empty; full-integer quantization needs "
                                   "transformed training examples (check the train split and export.representative_samples)")
@@ -160,15 +184,20 @@ def to_tflite(model, quantization: str, representative: np.ndarray, input_name: 
                 yield [x[None].astype(np.float32)]
 
         converter.representative_dataset = samples
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if integer_io not in ("int8", "uint8"):
-            raise ConversionError(f"integer input type {integer_io!r} is not supported; use int8 or uint8")
-        converter.inference_input_type = converter.inference_output_type = getattr(tf, integer_io)
+        if quantization == "int16x8":  # int16 activations and in/out, int8 weights; no Edge TPU or uint8 form
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            converter.inference_input_type = converter.inference_output_type = tf.int16
+        else:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if integer_io not in ("int8", "uint8"):
+                raise ConversionError(f"integer input type {integer_io!r} is not supported; use int8 or uint8")
+            converter.inference_input_type = converter.inference_output_type = getattr(tf, integer_io)
     try:
-        return converter.convert()
+        flatbuffer = converter.convert()
     except Exception as err:  # noqa: BLE001 - the converter raises many types; keep its first error line
         raise ConversionError(f"the TFLite converter rejected the model ({converter_error_line(err)}); "
                               "replace the layer it names or drop this variant from export.variants") from None
+    return strip_tensor_names(flatbuffer)
 
 
 def converter_error_line(err: BaseException) -> str:

@@ -148,7 +148,7 @@ class TrackingConfig:
     experiment: Optional[str] = None  # default: the pipeline's name
 
 
-EDGE_VARIANTS = ("float32", "float16", "dynamic", "int8", "qat_int8", "pruned_int8", "clustered_int8",
+EDGE_VARIANTS = ("float32", "float16", "dynamic", "int8", "int16x8", "qat_int8", "pruned_int8", "clustered_int8",
                  "pqat_int8", "cqat_int8")
 EDGE_TARGETS = ("cpu", "edgetpu")
 
@@ -158,8 +158,9 @@ class ExportConfig:
     """EdgeExport: which TFLite variants to build from a blessed model, and which one to ship.
 
     ``variants="auto"`` (the default policy) builds the post-training variants (float32, float16,
-    dynamic, full-integer int8) and builds the fine-tuned ``fallback_variants`` only when full-integer
-    PTQ misses ``max_metric_change`` (TFMOT's guidance: PTQ first, QAT when PTQ costs too much).
+    dynamic, full-integer int8), then int16x8 PTQ (16-bit activations) when int8 misses
+    ``max_metric_change`` (target cpu), and the fine-tuned ``fallback_variants`` only when no
+    full-integer PTQ variant meets it (TFMOT's guidance: PTQ first, QAT when PTQ costs too much).
     A comma-separated list instead builds exactly those variants, and no others.
     """
 
@@ -170,7 +171,7 @@ class ExportConfig:
 
     enabled: bool = True
     variants: str = "auto"  # "auto" (the policy above) or exactly these, comma-separated
-    fallback_variants: str = "qat_int8"  # with "auto": built only when full-integer PTQ misses the bar
+    fallback_variants: str = "qat_int8"  # with "auto": built only when no full-integer PTQ (int8, int16x8) meets the bar
     target: str = "cpu"  # "edgetpu" ships only a variant whose every op maps to the Edge TPU
     edgetpu_input_type: str = "uint8"  # target "edgetpu": the integer input/output type of full-integer files
     # Ship the smallest variant at most this much worse than the Keras model: accuracy (image, sequence

@@ -66,6 +66,26 @@ class RelativeToLast(layers.Layer):
         return inputs - inputs[:, -1:, :]
 
 
+@tf.keras.utils.register_keras_serializable(package="edgeflow")
+class PreciseDense(layers.Dense):
+    """A Dense that a full-integer TFLite file can keep to about 1 part in 60,000: with ``split_for_int8``
+    (set by EdgeExport before a conversion to int8 weights; not saved) it computes x @ high + x @ low + bias
+    with kernel = high + low (``high`` on the kernel's 255-level grid, ``low`` the remainder, see
+    :func:`edgeflow.models.sequence.smoothing.int8_split`), the same values as a Dense. The ridge head's
+    fitted kernel mixes coefficients of very different sizes, which one int8 matrix would round away."""
+
+    split_for_int8 = False
+
+    def call(self, inputs):
+        if not self.split_for_int8:
+            return super().call(inputs)
+        k = tf.convert_to_tensor(self.kernel)
+        scale = tf.maximum(tf.reduce_max(tf.abs(k)), 1e-30) / 127.0
+        high = tf.round(k / scale) * scale
+        out = tf.matmul(inputs, high) + tf.matmul(inputs, k - high)
+        return self.activation(out + self.bias) if self.use_bias else self.activation(out)
+
+
 def anchor_forecast(inputs, cfg: SequenceConfig, horizon: int, target_index: int):
     """(B, W, F) -> (B, H): the naive forecast the head corrects: the last value or the value a season back."""
     w = inputs.shape[1]
@@ -170,7 +190,7 @@ def apply_ridge_head(inputs, errors, season: int, target_index: int, head: dict,
     over its `reach`'s clipped features; `head` holds the clip bounds (its kernel and bias are set after build)."""
     feats = ResidualFeatures(season, target_index, head["low"], head["high"], reach,
                              name=f"{reach}_residual_features")([inputs, errors])  # (B, K)
-    return layers.Dense(outputs, trainable=False, name=f"{reach}_ridge_correction")(feats)
+    return PreciseDense(outputs, trainable=False, name=f"{reach}_ridge_correction")(feats)
 
 
 def compile_rnn(model: keras.Model, task: str, learning_rate: float = 0.003, optimizer=None) -> keras.Model:

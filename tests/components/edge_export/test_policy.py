@@ -89,3 +89,18 @@ def test_config_names_auto_and_refuses_a_plain_variant_as_fallback():
     assert not ExportConfig(variants="int8").auto and ExportConfig(variants="int8").fallback_names == ()
     with pytest.raises(EdgeflowError, match="fallback_variants"):
         ExportConfig(fallback_variants="int8")
+
+
+def test_int16x8_is_tried_when_int8_misses_and_never_for_the_edgetpu():
+    from edgeflow.components.edge_export.policy import fine_tuning_reason, wide_ptq_variants
+
+    miss, ok = {"degradation": 0.5, "edgetpu_compatible": True}, {"degradation": 0.0, "edgetpu_compatible": True}
+    assert wide_ptq_variants({"int8": miss}, "cpu", 0.01) == ("int16x8",)
+    assert wide_ptq_variants({"int8": {"error": "crashed"}}, "cpu", 0.01) == ("int16x8",)
+    assert wide_ptq_variants({"int8": ok}, "cpu", 0.01) == ()
+    assert wide_ptq_variants({"int8": miss}, "edgetpu", 0.01) == ()  # the Edge TPU runs int8 only
+    assert wide_ptq_variants({"float32": ok}, "cpu", 0.01) == ()  # int8 not asked for
+    assert not needs_fine_tuning({"int8": miss, "int16x8": ok}, "cpu", 0.01)
+    assert needs_fine_tuning({"int8": miss, "int16x8": miss}, "cpu", 0.01)
+    reason = fine_tuning_reason({"int8": miss, "int16x8": miss}, "cpu", 0.01, "mae")
+    assert "int8 PTQ is +0.5000 worse in mae" in reason and "int16x8 PTQ is +0.5000 worse" in reason

@@ -82,3 +82,26 @@ def test_forecaster_with_the_anchor_survives_a_keras_save_and_load(tmp_path):
 def test_the_anchor_needs_the_fitted_smoothing():
     with pytest.raises(ValueError, match="needs the train split's smoothing"):
         build_rnn(12, 1, 3, SequenceConfig(task="forecast", window=12, horizon=3, season=M))
+
+
+def test_the_int8_split_adds_up_and_its_high_part_is_on_a_255_level_grid():
+    from edgeflow.models.sequence.smoothing import int8_split
+
+    a = np.random.default_rng(0).normal(size=(30, 7)) * np.logspace(-4, 1, 7)  # columns of very different sizes
+    high, low = int8_split(a)
+    step = np.abs(a).max() / 127
+    np.testing.assert_allclose(high.astype(np.float64) + low, a, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(high / step, np.round(high / step), atol=1e-3)
+    assert np.abs(low).max() <= step / 2 * (1 + 1e-5)
+
+
+def test_the_split_form_of_the_anchor_computes_the_same_values():
+    sm = fit_smoothing(series(200), M)
+    windows = np.stack([series(300, seed=2)[i:i + 18] for i in range(0, 60, 7)])[:, :, None].astype(np.float32)
+    for init in ("profile", "window"):
+        layer = HoltWintersAnchor(3, {**sm.to_dict(), "init": init})
+        plain = [t.numpy() for t in layer(windows)]
+        layer.split_for_int8 = True
+        split = [t.numpy() for t in layer(windows)]
+        for a, b in zip(plain, split):
+            np.testing.assert_allclose(a, b, atol=1e-5)
