@@ -10,9 +10,10 @@ sampling the resident memory of the CLI's whole process tree (psutil, every 0.25
 component's start and end from ML Metadata (benchmarks/scaling.py). Per component: wall seconds,
 milliseconds per row of the series and the peak RSS of the tree while it ran; then the growth ratios.
 
-``--windowing-only`` measures the ExampleGen's windowing alone, in a fresh process per size and way:
-the streamed windows (``stream.series_windows``) against the whole-file ones (``read_csv`` +
-``parse_series`` + ``forecast_examples``, as before), each window serialized as the ExampleGen does.
+``--windowing-only`` measures the ExampleGen's Beam transform alone (DirectRunner, window 192, horizon
+6, written as TFRecords), in a fresh process per size and way: the streamed chain (``Create([path])``,
+``FlatMap(stream_windows)``) against the chain before (``ReadFromText``, ``ToList`` of every row,
+``window_rows``, ``Reshuffle`` of every window); peak RSS from ``getrusage``.
 """
 from __future__ import annotations
 
@@ -56,18 +57,30 @@ def write_series(path: Path, hours: int, seed: int = 0) -> Path:
 
 
 WINDOWING = """
-import resource, sys, time
-from edgeflow.components.sequence.example_gen import stream_windows, window_rows
-from edgeflow.components.sequence.data import read_csv
+import csv, os, resource, shutil, sys, tempfile, time
+import apache_beam as beam
+from edgeflow.components.sequence.example_gen import stream_windows, window_rows, _read_header
 path, way = sys.argv[1], sys.argv[2]
 seq = {"task": "forecast", "time_column": None, "target": None, "fill": "interpolate", "window": 192,
        "horizon": 6, "eval_fraction": 0.2}
+out = tempfile.mkdtemp(prefix="edgeflow-windows-")
 t0 = time.time()
+p = beam.Pipeline()  # DirectRunner, as edgeflow run
 if way == "streamed":
-    n = sum(1 for _ in stream_windows(path, seq))
-else:
-    header, rows = read_csv(path)
-    n = sum(1 for _ in window_rows([cells for _, cells in rows], header, seq))
+    windows = p | beam.Create([path]) | beam.FlatMap(stream_windows, seq)
+else:  # the ExampleGen's chain before issue 17: every row gathered, every window reshuffled
+    windows = (p | beam.io.ReadFromText(path, skip_header_lines=1)
+               | beam.Map(lambda line: next(csv.reader([line]), []))
+               | beam.Filter(lambda cells: any(c.strip() for c in cells))
+               | beam.combiners.ToList() | beam.FlatMap(window_rows, _read_header(path), seq) | beam.Reshuffle())
+for split in ("train", "eval"):
+    _ = (windows | f"Only{split}" >> beam.Filter(lambda kv, s=split: kv[0] == s)
+         | f"Bytes{split}" >> beam.Map(lambda kv: kv[1])
+         | f"Write{split}" >> beam.io.WriteToTFRecord(os.path.join(out, split), file_name_suffix=".gz"))
+result = p.run()
+result.wait_until_finish()
+n = sum(c.committed for c in result.metrics().query(beam.metrics.MetricsFilter().with_namespace("edgeflow"))["counters"])
+shutil.rmtree(out)
 print(n, time.time() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
@@ -79,7 +92,7 @@ def windowing_only(work: Path, years: list) -> None:
         for way in ("whole-file", "streamed"):
             out = subprocess.run([sys.executable, "-c", WINDOWING, str(csv), way], capture_output=True, text=True,
                                  check=True).stdout.split()
-            print(f"{y:>5} {y * HOURS_PER_YEAR:>8} {way:<11} {int(out[0]):>8} {float(out[1]):8.1f} "
+            print(f"{y:>5} {y * HOURS_PER_YEAR:>8} {way:<11} {int(out[0]):8d} {float(out[1]):8.1f} "
                   f"{float(out[2]):12.0f}", flush=True)
 
 
