@@ -26,7 +26,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from edgeflow.components.sequence.data import (SequenceDataError, Series, _lines, _numeric, _numeric_cells,
+from edgeflow.components.sequence.data import (SequenceDataError, Series, _numeric, _numeric_cells,
                                                forecast_examples, parse_series, read_csv, split_window_starts)
 from edgeflow.models.features import TARGET_KEY, TIME_KEY, WINDOW_KEY
 
@@ -44,6 +44,11 @@ class _Tally:
     def add(self, items, keep: int = 5) -> None:
         self.count += len(items)
         self.first.extend(items[:max(0, keep - len(self.first))])
+
+    def lines(self) -> str:
+        """As data._lines: the first five line numbers and how many more."""
+        more = self.count - len(self.first)
+        return ", ".join(str(n) for n in self.first) + (f" and {more} more" if more > 0 else "")
 
 
 def _first_bad_byte(path: Path) -> Tuple[int, int]:
@@ -110,7 +115,7 @@ def csv_chunks(path: str, chunk_rows: int = CHUNK_ROWS) -> Tuple[List[str], Iter
             raise SequenceDataError(f"data file {p} has a header but no rows; give a CSV file with data rows")
         if ragged.count:
             raise SequenceDataError(f"{ragged.count} row(s) of {p} do not have the header's {len(header)} columns "
-                                    f"(lines {_lines(ragged.first + [0] * (ragged.count - len(ragged.first)))}); "
+                                    f"(lines {ragged.lines()}); "
                                     "fix those rows")
     return header, chunks()
 
@@ -196,8 +201,7 @@ def scan_series(path: str, time_column: Optional[str] = None, target: Optional[s
         observed += np.isfinite(values).sum(axis=0)
         gaps = np.diff(ns, prepend=ns[0] if last is None else last)
         if (gaps < 0).any():
-            for _ in chunks:
-                pass
+            chunks.close()
             log.warning("data: the rows of %s are out of time order (line %d); reading the whole file to sort it, "
                         "so memory grows with it: sort the file by time to stream it", path,
                         chunk[int(np.argmax(gaps < 0))][0])
@@ -210,10 +214,10 @@ def scan_series(path: str, time_column: Optional[str] = None, target: Optional[s
         first = ns[0] if first is None else first
         last = ns[-1]
     if missing.count:
-        raise SequenceDataError(f"{missing.count} row(s) have no timestamp (lines {_lines(_padded(missing))}); "
+        raise SequenceDataError(f"{missing.count} row(s) have no timestamp (lines {missing.lines()}); "
                                 "add the timestamps or remove those rows")
     if unparsed.count:
-        raise SequenceDataError(f"{unparsed.count} timestamp(s) cannot be read as dates (lines {_lines(_padded(unparsed))}); "
+        raise SequenceDataError(f"{unparsed.count} timestamp(s) cannot be read as dates (lines {unparsed.lines()}); "
                                 "write them as ISO dates like 2010-01-01 00:00")
     if bad.count:
         raise SequenceDataError(f"{bad.count} value(s) are not finite numbers: {'; '.join(bad.first)}; "
@@ -236,10 +240,6 @@ def scan_series(path: str, time_column: Optional[str] = None, target: Optional[s
         raise SequenceDataError(f"the series misses {filled} step(s) of {pd.Timedelta(step)} (missing rows or empty "
                                 f"values, first at {where}); fill them, or set sequence.fill=interpolate")
     return SeriesPlan(columns, target_index, ti, int(first), int(step), int(grid), filled, tuple(observed.tolist()))
-
-
-def _padded(t: _Tally) -> list:
-    return t.first + [0] * (t.count - len(t.first))  # _lines shows the first five and counts the rest
 
 
 def _rows_ns(path: str, ti: int, chunk_rows: int):
