@@ -7,8 +7,9 @@ Two CSV shapes:
 * **labelled sequences** (classify): ``sequence_id, step, <feature columns...>, label``,
   one row per step of each sequence.
 
-The Beam ExampleGen (``sequence_example_gen.py``) is a thin wrapper over these, and the
-pipeline's ``build`` calls the same parsers before a run, so bad data gets one sentence.
+The Beam ExampleGen (``example_gen.py``) is a thin wrapper over these; a series is read in
+chunks by ``stream.py``, which checks it with the same sentences (the pipeline's ``build`` runs
+that check before a run, so bad data gets one sentence) and cuts the same windows.
 """
 from __future__ import annotations
 

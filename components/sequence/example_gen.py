@@ -27,7 +27,10 @@ SPLITS = ("train", "eval")
 
 
 def window_rows(rows, header, seq: dict):
-    """All (split, serialized tf.Example) pairs of the parsed rows; `seq` is SequenceConfig as a dict."""
+    """All (split, serialized tf.Example) pairs of the parsed rows; `seq` is SequenceConfig as a dict.
+
+    The classify path; for a series, the whole-file windowing that :func:`stream_windows` replaced,
+    kept as the reference the streamed windows are tested against (tests/components/sequence/test_stream.py)."""
     rows = [(0, cells) for cells in rows]  # line numbers are lost in Beam; build() checked the file with them
     if seq["task"] == "forecast":
         series = parse_series(header, rows, seq["time_column"], seq["target"], seq["fill"])
