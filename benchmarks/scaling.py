@@ -54,6 +54,11 @@ def run(data: Path, out: Path, epochs: int, with_export: bool) -> dict:
     sets = [f"train.epochs={epochs}", "tracking.enabled=false"] + ([] if with_export else ["export.enabled=false"])
     cmd = [str(Path(sys.executable).with_name("edgeflow")), "run", "image", "--data", str(data),
            "--output", str(out)] + [a for s in sets for a in ("--set", s)]
+    return measure(cmd, out / "image" / "metadata.sqlite")
+
+
+def measure(cmd: list, metadata: Path) -> dict:
+    """Runs `cmd` sampling its process tree's RSS; per component of the ML Metadata at `metadata`: seconds, peak MB."""
     samples, t0 = [], time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     watched = psutil.Process(proc.pid)
@@ -66,7 +71,7 @@ def run(data: Path, out: Path, epochs: int, with_export: bool) -> dict:
     sampler.start()
     rc = proc.wait()
     sampler.join()
-    spans = component_spans(out / "image" / "metadata.sqlite")
+    spans = component_spans(metadata) if metadata.exists() else {}
     rows = {}
     for node, (start, end) in sorted(spans.items(), key=lambda kv: kv[1][0]):
         peak = max((rss for t, rss in samples if start <= t <= end), default=0)
@@ -90,6 +95,11 @@ def main() -> None:
         results[n] = run(data, work / f"out-{n}", args.epochs, args.with_export)
         print(f"{n} images: exit {results[n]['rc']}, {results[n]['rows']['whole run']['seconds']:.0f} s, "
               f"load {os.getloadavg()[0]:.2f}", flush=True)
+    report(results, sizes)
+
+
+def report(results: dict, sizes: list) -> None:
+    """The table (per component and size: seconds, ms per example, peak MB) and the growth ratios."""
     nodes = list(results[sizes[-1]]["rows"])
     head = "".join(f"{f'{n} s':>9}{'ms/ex':>8}{'MB':>7}" for n in sizes)
     print(f"\n{'component':<24}{head}")
@@ -106,7 +116,6 @@ def main() -> None:
             if ra and rb and ra["seconds"] > 0 and ra["peak_mb"] > 0:
                 print(f"  {node:<22}{(rb['seconds'] / b) / (ra['seconds'] / a):6.2f}x {rb['peak_mb'] / ra['peak_mb']:6.2f}x")
     print(f"\ncommand: {results[sizes[-1]]['command']}")
-
 
 if __name__ == "__main__":
     main()

@@ -66,7 +66,7 @@ def create_pipeline(cfg: PipelineConfig, csv_path: str, features: int, target_in
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"], task=seq.task,
         window=seq.window, features=features, target_index=target_index, season=seq.season,
         max_baseline_ratio=seq.max_baseline_ratio, baselines=seq.baselines, max_regression=cfg.eval.max_regression,
-        baseline_model=last_blessed.outputs["model"])
+        baseline_model=last_blessed.outputs["model"], max_examples=seq.evaluator_max_examples, seed=cfg.train.seed)
     pusher = serving_pusher(cfg, trainer.outputs["model"], evaluator.outputs["blessing"])
     # A blessed model also leaves as measured .tflite variants that take raw windows (statistics wrapped in).
     edge = edge_export_nodes(cfg, "sequence", trainer.outputs["model_run"], example_gen.outputs["examples"],
@@ -89,25 +89,25 @@ def check_data(cfg: PipelineConfig, csv_path: str) -> Tuple[PipelineConfig, int,
 
     Returns (cfg with the window resolved, features, target index, class names, lineage record).
     """
-    from edgeflow.components.sequence.data import (
-        default_window, parse_sequences, parse_series, read_csv, split_window_starts)
+    from edgeflow.components.sequence.data import default_window, parse_sequences, read_csv, split_window_starts
+    from edgeflow.components.sequence.stream import scan_series
 
     seq = cfg.sequence
-    header, rows = read_csv(csv_path)
-    if seq.task == "forecast":
-        series = parse_series(header, rows, seq.time_column, seq.target, seq.fill)
+    if seq.task == "forecast":  # read as a stream: memory holds a chunk of rows
+        series = scan_series(csv_path, seq.time_column, seq.target, seq.fill)
         if seq.window is None:  # from the data; the config's checks run again on the resolved window
-            seq = replace(seq, window=default_window(len(series.values), seq.season))
+            seq = replace(seq, window=default_window(series.steps, seq.season))
             log.info("data: window %d steps (sequence.window=null: %d seasons of %d)", seq.window,
                      seq.window // seq.season, seq.season)
-        train, evals = split_window_starts(len(series.values), seq.steps, seq.horizon, seq.eval_fraction)
-        log.info("data: %d steps of %s from %s -> %d train / %d eval windows%s", len(series.values),
+        train, evals = split_window_starts(series.steps, seq.steps, seq.horizon, seq.eval_fraction)
+        log.info("data: %d steps of %s from %s -> %d train / %d eval windows%s", series.steps,
                  ", ".join(series.columns), csv_path, len(train), len(evals),
                  f" ({series.filled} missing steps interpolated)" if series.filled else "")
         record = lineage("sequence", csv_path, fingerprint_files([csv_path]),
                          _lineage_labels(seq, series.columns[series.target_index], ()))
         return (replace(cfg, sequence=replace(seq, window=seq.steps)), len(series.columns),
                 series.target_index, (), record)
+    header, rows = read_csv(csv_path)
     seqs = parse_sequences(header, rows, seq.window)
     window = seqs.steps.shape[1]
     log.info("data: %d sequences of %d steps x %d features in %d classes from %s", len(seqs.ids), window,

@@ -93,29 +93,43 @@ def fit_holt_winters(train: np.ndarray, season: int) -> HoltWinters:
 def holt_winters_forecasts(series: np.ndarray, hw: HoltWinters, ends: Sequence[int], horizon: int) -> np.ndarray:
     """(K, H): for each end e, the forecast of rows e .. e + H - 1 from the smoothing state after rows 0 .. e - 1.
 
-    One pass of the recursions over the series (statsmodels' form and indexing), state kept at
-    every step, then one gather: O(T + K H). A NaN row (not observed, e.g. the gap between the
-    train and eval windows) carries the state forward unchanged: level += trend, season kept.
-    Rows at or after the last end are never read.
+    One pass of the recursions over the series (statsmodels' form and indexing) that keeps the
+    state only at the ends, then one gather: O(T + K H) time, O(K H + m) memory besides the series.
+    A NaN row (not observed, e.g. the gap between the train and eval windows) carries the state
+    forward unchanged: level += trend, season kept. Rows at or after the last end are never read.
     """
+    from collections import deque
+
     m, ends = hw.season, np.asarray(ends, np.int64)
     if horizon > m:
         raise ValueError(f"horizon={horizon} must be at most the season={m}")
-    y = np.asarray(series, np.float64)[:int(ends.max())].tolist()
+    wanted, where = np.unique(ends, return_inverse=True)  # sorted ends; where: each end's place among them
+    y = np.asarray(series, np.float64)[:int(wanted[-1])]
     a, b, g = hw.alpha, hw.beta, hw.gamma
-    lvl, trd = [hw.level] + [0.0] * len(y), [hw.trend] + [0.0] * len(y)  # state after i rows, (T + 1,)
-    s = list(hw.seasons) + [0.0] * len(y)  # s[t]: the season of row t, known after row t - m
-    for i, v in enumerate(y, 1):
-        base = lvl[i - 1] + trd[i - 1]
+    lvl, trd = hw.level, hw.trend  # the state after i rows
+    ring = deque(hw.seasons)  # s[i] .. s[i + m - 1] after i rows (s[t]: the season of row t, known after row t - m)
+    kept_l, kept_t, kept_s = [], [], []  # the state at each wanted end
+    nxt = 0
+    for i in range(len(y) + 1):
+        while nxt < len(wanted) and wanted[nxt] == i:
+            kept_l.append(lvl)
+            kept_t.append(trd)
+            kept_s.append(list(ring)[:horizon])
+            nxt += 1
+        if i == len(y):
+            break
+        v = float(y[i])
+        base, season = lvl + trd, ring.popleft()  # season: s[i] (the row's own)
         if v != v:  # NaN: not observed
-            lvl[i], trd[i], s[i + m - 1] = base, trd[i - 1], s[i - 1]
-            continue
-        lvl[i] = a * (v - s[i - 1]) + (1 - a) * base
-        trd[i] = b * (lvl[i] - lvl[i - 1]) + (1 - b) * trd[i - 1]
-        s[i + m - 1] = g * (v - base) + (1 - g) * s[i - 1]
-    lvl, trd, s = np.array(lvl), np.array(trd), np.array(s)
+            lvl, ring_value = base, season
+        else:
+            new = a * (v - season) + (1 - a) * base
+            trd = b * (new - lvl) + (1 - b) * trd
+            lvl, ring_value = new, g * (v - base) + (1 - g) * season
+        ring.append(ring_value)
+    lvl_e, trd_e, s_e = np.array(kept_l)[where], np.array(kept_t)[where], np.array(kept_s)[where]
     h = np.arange(horizon)  # (H,)
-    return lvl[ends, None] + (h + 1) * trd[ends, None] + s[ends[:, None] + h]  # (K, H)
+    return lvl_e[:, None] + (h + 1) * trd_e[:, None] + s_e  # (K, H)
 
 
 def holt_winters(series: np.ndarray, train_end: int, ends: Sequence[int], horizon: int, season: int) -> np.ndarray:

@@ -7,8 +7,9 @@ Two CSV shapes:
 * **labelled sequences** (classify): ``sequence_id, step, <feature columns...>, label``,
   one row per step of each sequence.
 
-The Beam ExampleGen (``sequence_example_gen.py``) is a thin wrapper over these, and the
-pipeline's ``build`` calls the same parsers before a run, so bad data gets one sentence.
+The Beam ExampleGen (``example_gen.py``) is a thin wrapper over these; a series is read in
+chunks by ``stream.py``, which checks it with the same sentences (the pipeline's ``build`` runs
+that check before a run, so bad data gets one sentence) and cuts the same windows.
 """
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ def _lines(numbers: Sequence[int], limit: int = 5) -> str:
 
 def _numeric(rows: Rows, header: Sequence[str], columns: Sequence[str]) -> np.ndarray:
     """(N, len(columns)) float32 with NaN for empty cells; raises naming non-numeric cells."""
+    out, bad = _numeric_cells(rows, header, columns)
+    if bad:
+        raise SequenceDataError(f"{len(bad)} value(s) are not finite numbers: {'; '.join(bad[:5])}; "
+                                "fix or remove those rows (leave a cell empty for a missing value)")
+    return out
+
+
+def _numeric_cells(rows: Rows, header: Sequence[str], columns: Sequence[str]) -> Tuple[np.ndarray, List[str]]:
+    """((N, len(columns)) float32 with NaN for empty cells, the non-numeric cells named)."""
     idx = [header.index(c) for c in columns]
     out = np.full((len(rows), len(idx)), np.nan, dtype=np.float32)
     bad: List[str] = []
@@ -56,10 +66,7 @@ def _numeric(rows: Rows, header: Sequence[str], columns: Sequence[str]) -> np.nd
                 bad.append(f"line {line} column {columns[c]} ({text[:20]!r})")  # nan, inf, 1e999 included
             else:
                 out[r, c] = value
-    if bad:
-        raise SequenceDataError(f"{len(bad)} value(s) are not finite numbers: {'; '.join(bad[:5])}; "
-                                "fix or remove those rows (leave a cell empty for a missing value)")
-    return out
+    return out, bad
 
 
 # ---- series (forecast) ------------------------------------------------------------------

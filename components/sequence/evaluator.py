@@ -11,13 +11,18 @@ windows), so the score covers the normalization inside the graph. Blessing rule:
   resolver), the candidate is no worse than it on the same eval windows: MAE at most
   ``max_regression`` x 100 % above its MAE (forecast), accuracy at most ``max_regression`` below (classify).
 
+Memory: the windows scored are a seeded sample of at most ``max_examples`` eval windows
+(``sequence.evaluator_max_examples``, seed ``train.seed``; 0: all), and classify's shallow baseline
+fits on at most as many train sequences; the log says how many of how many. Holt-Winters reads the
+series rebuilt from every window of both splits, batch by batch (one float per row, not the windows).
+
 Writes ``metrics.json`` (flat, read back by ``pipelines.results``) and, for forecasts,
 ``horizon_errors.png`` (MAE and RMSE per horizon step) into the ModelEvaluation artifact.
 """
 
 import logging
 import os
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 from tfx import v1 as tfx
@@ -28,25 +33,67 @@ from tfx.utils import path_utils
 from edgeflow.components.sequence import baselines as bl
 from edgeflow.components.shared.blessing import Headline, Verdict, judge, publish
 from edgeflow.models.features import LABEL_KEY, TARGET_KEY, TIME_KEY, WINDOW_KEY
-from edgeflow.models.splits import read_all_features
+from edgeflow.models.splits import iter_batches, iter_examples, sample_split
 
 log = logging.getLogger("edgeflow")
+
+
+def split_spec(source, keys) -> dict:
+    """The fixed-length spec of `keys` (float or int64 features), read off the split's first example."""
+    import tensorflow as tf
+
+    example = next(iter_examples(source, 1), None)
+    if example is None:
+        raise ValueError(f"the split {source} holds no examples")
+    spec = {}
+    for key in keys:
+        feat = example.features.feature[key]
+        kind = feat.WhichOneof("kind")
+        spec[key] = tf.io.FixedLenFeature([len(getattr(feat, kind).value)],
+                                          tf.float32 if kind == "float_list" else tf.int64)
+    return spec
+
+
+def read_windows(source, keys, max_examples: int, seed: int, split: str) -> Dict[str, np.ndarray]:
+    """A seeded sample of at most `max_examples` (0: all) examples of `source`; logs how many of how many."""
+    rows, seen = sample_split(source, split_spec(source, keys), max_examples, seed)
+    kept = len(next(iter(rows.values())))
+    log.info("  SequenceEvaluator: %d of %d %s windows (sequence.evaluator_max_examples=%d, seed %d)",
+             kept, seen, split, max_examples, seed)
+    return rows
+
+
+def series_from_splits(sources, window: int, features: int, target_index: int) -> Tuple[np.ndarray, int]:
+    """(the target column (T,) rebuilt from every example of the splits, NaN where none holds a row; the
+    end row of the first split's targets), streamed batch by batch: memory holds the series, not the windows."""
+    series, ends = np.zeros(0), []
+    keys = (WINDOW_KEY, TARGET_KEY, TIME_KEY)
+    for source in sources:
+        end = 0
+        for batch in iter_batches(source, split_spec(source, keys)):
+            rows, horizon = batch[TIME_KEY][:, 0], batch[TARGET_KEY].shape[1]
+            part = bl.series_from_examples(batch[WINDOW_KEY].reshape(-1, window, features), batch[TARGET_KEY],
+                                           rows, target_index)  # (max row + H,)
+            if len(part) > len(series):
+                series = np.concatenate([series, np.full(len(part) - len(series), np.nan)])
+            seen = ~np.isnan(part)
+            series[:len(part)][seen] = part[seen]
+            end = max(end, int(rows.max()) + horizon)
+        ends.append(end)
+    return series, ends[0]
 
 
 def baseline_forecasts(examples, names, eval_split: Dict[str, np.ndarray], target_index: int, horizon: int,
                        season: int, window: int, features: int) -> Dict[str, np.ndarray]:
     """{name: (N, H)} on the windows of `eval_split` (the eval features, already read); Holt-Winters reads
-    the series rebuilt from both splits' examples (only the train split is read here)."""
+    the series rebuilt from both splits' examples, streamed (every window, not a sample)."""
     windows = eval_split[WINDOW_KEY].astype(np.float32).reshape(-1, window, features)  # (N, W, F)
     if "holt_winters" not in names:
         return bl.forecast_baselines(names, windows, target_index, horizon, season)
-    splits = {"train": read_all_features(artifact_utils.get_split_uri([examples], "train")), "eval": eval_split}
-    stacked = {k: np.concatenate([splits["train"][k], splits["eval"][k]]) for k in (WINDOW_KEY, TARGET_KEY, TIME_KEY)}
-    series = bl.series_from_examples(stacked[WINDOW_KEY].reshape(-1, window, features), stacked[TARGET_KEY],
-                                     stacked[TIME_KEY][:, 0], target_index)  # (T,), NaN in the train/eval gap
-    train_end = int(splits["train"][TIME_KEY].max()) + horizon  # the rows train targets reach
+    uris = [artifact_utils.get_split_uri([examples], split) for split in ("train", "eval")]
+    series, train_end = series_from_splits(uris, window, features, target_index)  # (T,), NaN in the train/eval gap
     return bl.forecast_baselines(names, windows, target_index, horizon, season, series, train_end,
-                                 splits["eval"][TIME_KEY][:, 0])
+                                 eval_split[TIME_KEY][:, 0])
 
 
 def forecast_report(y, pred, windows, target_index: int, season: int,
@@ -134,8 +181,12 @@ def SequenceEvaluator(
     max_regression: tfx.dsl.components.Parameter[float] = 0.0,
     baselines: tfx.dsl.components.Parameter[str] = "persistence,seasonal_naive,seasonal_drift,holt_winters",
     baseline_model: tfx.dsl.components.InputArtifact[Model] = None,
+    max_examples: tfx.dsl.components.Parameter[int] = 20000,
+    seed: tfx.dsl.components.Parameter[int] = 42,
 ) -> None:
-    data = read_all_features(artifact_utils.get_split_uri([examples], "eval"))
+    keys = (WINDOW_KEY, TARGET_KEY, TIME_KEY) if task == "forecast" else (WINDOW_KEY, LABEL_KEY)
+    split = {name: artifact_utils.get_split_uri([examples], name) for name in ("train", "eval")}
+    data = read_windows(split["eval"], keys, max_examples, seed, "eval")
     windows = data[WINDOW_KEY].astype(np.float32).reshape(-1, window, features)  # (N, W, F)
     outputs = predict_windows(path_utils.serving_model_path(model.uri), task, windows)
     if task == "forecast":
@@ -145,7 +196,7 @@ def SequenceEvaluator(
         metrics = forecast_report(y, outputs, windows, target_index, season, base)
         plot_horizon_errors(metrics, outputs.shape[1], os.path.join(evaluation.uri, "horizon_errors.png"))
     else:
-        train = read_all_features(artifact_utils.get_split_uri([examples], "train"))
+        train = read_windows(split["train"], keys, max_examples, seed, "train")
         y, num_classes = data[LABEL_KEY][:, 0], int(max(data[LABEL_KEY].max(), train[LABEL_KEY].max())) + 1
         base = bl.shallow_classifier(train[WINDOW_KEY].astype(np.float32).reshape(-1, window, features),
                                      train[LABEL_KEY][:, 0], windows)

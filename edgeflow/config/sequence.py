@@ -43,6 +43,10 @@ class SequenceConfig:
     inputs: str = "seasonal_change"  # forecast: the RNN reads "values", or "seasonal_change" (values + their change over one season, see models/sequence/model.py)
     baselines: str = ",".join(FORECAST_BASELINES)  # forecast: comma-separated set the model must beat (the best of them), see components/sequence/baselines.py
     max_baseline_ratio: float = 1.0  # blessed only when error < ratio x best baseline's (forecast) or accuracy > baseline's (classify)
+    # The SequenceEvaluator scores the model and the window baselines on a seeded sample (train.seed) of at most
+    # this many eval windows, and classify's shallow baseline fits on at most this many train sequences (0: all);
+    # the log says how many of how many. Holt-Winters still rolls over the whole series, rebuilt as a stream.
+    evaluator_max_examples: int = 20000
 
     def __post_init__(self):
         check(self.task in SEQUENCE_TASKS, "task", f"must be one of {', '.join(SEQUENCE_TASKS)}")
@@ -76,6 +80,8 @@ class SequenceConfig:
         check(not self.ridge_head or (self.task == "forecast" and self.anchor == "holt_winters"), "ridge_head",
               f"corrects a forecaster's holt_winters anchor (task={self.task}, anchor={self.anchor}); leave it null")
         check(0.0 < self.max_baseline_ratio <= 1.0, "max_baseline_ratio", "must be in (0, 1]")
+        check(self.evaluator_max_examples >= 0, "evaluator_max_examples",
+              "must be 0 (the whole split) or a positive count")
 
     @property
     def baseline_names(self) -> tuple:

@@ -167,3 +167,30 @@ def test_the_baselines_setting_is_checked_at_load_time():
     with pytest.raises(ConfigError, match="seasonal_drift, which needs window > season"):
         SequenceConfig(window=24, season=24, inputs="values")
     assert SequenceConfig(window=24, season=24, inputs="values", baselines="persistence").season == 24
+
+
+def reference_holt_winters(series, hw, ends, horizon):
+    """The state kept at every row (as the evaluator did before it kept the state at the ends only)."""
+    m, ends = hw.season, np.asarray(ends, np.int64)
+    y = np.asarray(series, np.float64)[:int(ends.max())].tolist()
+    a, b, g = hw.alpha, hw.beta, hw.gamma
+    lvl, trd, s = [hw.level] + [0.0] * len(y), [hw.trend] + [0.0] * len(y), list(hw.seasons) + [0.0] * len(y)
+    for i, v in enumerate(y, 1):
+        base = lvl[i - 1] + trd[i - 1]
+        if v != v:
+            lvl[i], trd[i], s[i + m - 1] = base, trd[i - 1], s[i - 1]
+            continue
+        lvl[i] = a * (v - s[i - 1]) + (1 - a) * base
+        trd[i] = b * (lvl[i] - lvl[i - 1]) + (1 - b) * trd[i - 1]
+        s[i + m - 1] = g * (v - base) + (1 - g) * s[i - 1]
+    lvl, trd, s, h = np.array(lvl), np.array(trd), np.array(s), np.arange(horizon)
+    return lvl[ends, None] + (h + 1) * trd[ends, None] + s[ends[:, None] + h]
+
+
+def test_holt_winters_kept_at_the_ends_only_equals_the_state_kept_at_every_row():
+    series = trended_seasonal(700, walk=0.2, seed=3)
+    series[420:450] = np.nan  # the train/eval gap
+    params = bl.fit_holt_winters(series[:400], 12)
+    ends = np.array([650, 0, 451, 451, 12, 699, 430])  # any order, repeats, the first row, inside the gap
+    np.testing.assert_array_equal(bl.holt_winters_forecasts(series, params, ends, 6),
+                                  reference_holt_winters(series, params, ends, 6))
