@@ -1,14 +1,18 @@
 """The weight average: equal to a hand-computed EMA of the per-step weights, scored by validation,
 left in the model (and in what model.save writes) when training ends."""
+import logging
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeflow.config import ConfigError, TrainConfig, from_dict
+from edgeflow.config import ConfigError, DiagnosticsConfig, TrainConfig, from_dict
+from edgeflow.models.detection.trainer import DetectionTask
 from edgeflow.models.training.callbacks import build_callbacks
 from edgeflow.models.training.ema import WeightEMA, fit_to_run
+from edgeflow.models.training.skeleton import TrainingTask, train
 
 keras = tf.keras
 DECAY, TAU = 0.9, 2.0
@@ -129,3 +133,39 @@ def test_a_short_run_caps_yolov5s_window_and_ramp():
 def test_bad_ema_settings_name_the_field(field, value, words):
     with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         from_dict(TrainConfig, {field: value}, "train.")
+
+
+class TinyTask(TrainingTask):
+    """A two-layer regression as a task, its export skipped; `ema_default` as given."""
+
+    def __init__(self, ema_default):
+        self.ema_default = ema_default
+
+    def datasets(self, train):
+        x, y = _data()
+        return (tf.data.Dataset.from_tensor_slices((x[8:], y[8:])).batch(8),
+                tf.data.Dataset.from_tensor_slices((x[:8], y[:8])).batch(8))
+
+    def build_model(self):
+        return _model()
+
+    def compile(self, model, optimizer):
+        model.compile(optimizer, "mse")
+
+    def export(self, model, fn_args):
+        pass
+
+
+@pytest.mark.parametrize("task_default, setting, averaged", [(True, None, True), (False, None, False),
+                                                              (True, False, False), (False, True, True)])
+def test_train_ema_null_takes_the_tasks_default(task_default, setting, averaged, tmp_path, caplog):
+    cfg = TrainConfig(epochs=2, batch_size=8, lr_schedule="constant", tensorboard=False, distribute="none", ema=setting)
+    args = SimpleNamespace(model_run_dir=str(tmp_path / "run"), serving_model_dir=str(tmp_path / "serving"),
+                           base_model=None)
+    with caplog.at_level(logging.INFO, logger="edgeflow.train"):
+        train(TinyTask(task_default), args, cfg, DiagnosticsConfig(enabled=False))
+    assert ("weight averaging (EMA)" in caplog.text) == averaged
+
+
+def test_detection_averages_by_default_and_the_other_tasks_do_not():
+    assert DetectionTask.ema_default and not TrainingTask.ema_default
