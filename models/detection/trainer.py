@@ -130,7 +130,6 @@ class DetectionTask(TrainingTask):
     """
 
     name = "detection"
-    ema_default = True  # train.ema null: on (BENCHMARKS.md: +0.02 mAP@0.5:0.95 on the bundled set)
 
     def __init__(self, cfg: DetectionConfig, train_split: DetectionSet, class_names):
         self.cfg, self.train_split, self.class_names = cfg, train_split, list(class_names)

@@ -78,7 +78,7 @@ def build_callbacks(cfg: TrainConfig, run_dir: str, backup_dir: Optional[str] = 
     """Every callback of a training, in order:
 
     BackupAndRestore (when ``cfg.resume`` and `backup_dir`: a killed training resumes from its last
-    finished epoch), the weight average (when `ema`, the task's resolved ``cfg.ema``: every callback
+    finished epoch), the weight average (when `ema`, ``cfg.ema`` for the skeleton: every callback
     after it sees the averaged weights at an epoch's end), EarlyStopping (from epoch ``cfg.min_epochs`` on, restoring the best weights), a best-weights checkpoint, the
     learning-rate schedule, TensorBoard logs, the `diagnostics` (see models/training/diagnostics.py), progress.
     `first_epoch`: the epoch a second training stage starts at (its rows follow the first stage's in history.json).

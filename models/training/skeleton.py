@@ -12,7 +12,7 @@ the same, in this order:
 3. the diagnostics on a fixed probe batch (gradient health, dead units, overfitting, plus any the
    task adds with :meth:`TrainingTask.extra_diagnostics`), written to ``<model run>/diagnostics.json``;
 4. the callbacks (models/training/callbacks.py): resume backups (``train.resume``), the weight average
-   (``train.ema``, null = :attr:`TrainingTask.ema_default`; models/training/ema.py), early stopping on
+   (``train.ema``, models/training/ema.py), early stopping on
    the validation hold-out, the best-weights checkpoint, the LR schedule, TensorBoard, the per-epoch
    console line and ``history.json``, and each epoch into MLflow's ``train`` child run as it ends
    (models/training/live_tracking.py);
@@ -56,7 +56,6 @@ class TrainingTask:
     """
 
     name = "task"
-    ema_default = False  # train.ema null: whether this task averages its weights (models/training/ema.py)
 
     def datasets(self, train: TrainConfig) -> Tuple[object, object]:
         """(fit, validation): batched tf.data.Datasets or keras Sequences of ``(x, y)``; validation is
@@ -167,9 +166,8 @@ def _train(task, fn_args, train_cfg, strategy, diagnostics_cfg, backup_dir, call
     tensorboard = os.path.join(fn_args.model_run_dir, "tensorboard") if train_cfg.tensorboard else None
     # each epoch into MLflow's train child run as it ends; the chief's alone
     live = live_tracking(fn_args, report, tensorboard) if chief else []
-    ema = task.ema_default if train_cfg.ema is None else train_cfg.ema
     history = model.fit(fit, validation_data=validation, epochs=train_cfg.epochs, verbose=0,
-                        callbacks=build_callbacks(train_cfg, fn_args.model_run_dir, backup_dir, diagnostics, ema=ema) + live
+                        callbacks=build_callbacks(train_cfg, fn_args.model_run_dir, backup_dir, diagnostics, ema=train_cfg.ema) + live
                         + list(callbacks))
     stage = task.fine_tune(model, train_cfg)
     if stage:
@@ -181,7 +179,7 @@ def _train(task, fn_args, train_cfg, strategy, diagnostics_cfg, backup_dir, call
             task.compile(model, make_optimizer(second))
         model.fit(fit, validation_data=validation, initial_epoch=done, epochs=second.epochs, verbose=0,
                   callbacks=build_callbacks(second, fn_args.model_run_dir, backup_dir and backup_dir + "-fine_tune",
-                                            first_epoch=done, ema=ema)
+                                            first_epoch=done, ema=second.ema)
                   + (live_tracking(fn_args, report, tensorboard) if chief else []) + list(callbacks))
     save_bare_model(model, fn_args.model_run_dir)  # for EdgeExport, before export attaches a Transform layer
     task.export(model, fn_args)

@@ -9,7 +9,6 @@ import pytest
 import tensorflow as tf
 
 from edgeflow.config import ConfigError, DiagnosticsConfig, TrainConfig, from_dict
-from edgeflow.models.detection.trainer import DetectionTask
 from edgeflow.models.training.callbacks import build_callbacks
 from edgeflow.models.training.ema import WeightEMA, fit_to_run
 from edgeflow.models.training.skeleton import TrainingTask, train
@@ -136,10 +135,7 @@ def test_bad_ema_settings_name_the_field(field, value, words):
 
 
 class TinyTask(TrainingTask):
-    """A two-layer regression as a task, its export skipped; `ema_default` as given."""
-
-    def __init__(self, ema_default):
-        self.ema_default = ema_default
+    """A two-layer regression as a task, its export skipped."""
 
     def datasets(self, train):
         x, y = _data()
@@ -156,16 +152,12 @@ class TinyTask(TrainingTask):
         pass
 
 
-@pytest.mark.parametrize("task_default, setting, averaged", [(True, None, True), (False, None, False),
-                                                              (True, False, False), (False, True, True)])
-def test_train_ema_null_takes_the_tasks_default(task_default, setting, averaged, tmp_path, caplog):
+@pytest.mark.parametrize("setting", [True, False])
+def test_the_skeleton_averages_when_train_ema_is_set(setting, tmp_path, caplog):
     cfg = TrainConfig(epochs=2, batch_size=8, lr_schedule="constant", tensorboard=False, distribute="none", ema=setting)
     args = SimpleNamespace(model_run_dir=str(tmp_path / "run"), serving_model_dir=str(tmp_path / "serving"),
                            base_model=None)
     with caplog.at_level(logging.INFO, logger="edgeflow.train"):
-        train(TinyTask(task_default), args, cfg, DiagnosticsConfig(enabled=False))
-    assert ("weight averaging (EMA)" in caplog.text) == averaged
-
-
-def test_detection_averages_by_default_and_the_other_tasks_do_not():
-    assert DetectionTask.ema_default and not TrainingTask.ema_default
+        train(TinyTask(), args, cfg, DiagnosticsConfig(enabled=False))
+    assert ("weight averaging (EMA)" in caplog.text) == setting
+    assert not TrainConfig().ema  # off unless asked for
