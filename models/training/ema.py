@@ -35,7 +35,9 @@ class WeightEMA(keras.callbacks.Callback):
 
     Put it before the callbacks that should see the average (early stopping, checkpoints) and after
     BackupAndRestore, whose backups then hold the training's own weights; a resumed training
-    restarts the average from the restored weights. `scale_to_run`: cap `decay` and `tau` to the
+    restarts the average from the restored weights. A schedule that watches ``val_loss``
+    (ReduceLROnPlateau) watches the average's, which lags the model in the first epochs and can cut the
+    learning rate earlier than without it (BENCHMARKS.md). `scale_to_run`: cap `decay` and `tau` to the
     run's planned steps (:func:`fit_to_run`); False takes them as given.
     """
 
