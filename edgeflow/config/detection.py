@@ -43,6 +43,9 @@ class DetectionConfig:
     augment_flip: bool = False  # off for digits: a mirrored 2 is not a 2
     augment_scale: float = 0.2  # zoom drawn from [1 - s, 1 + s]
     augment_translate: float = 0.1  # shift up to this fraction of the image
+    augment_mosaic: float = 0.0  # probability that a training image is a mosaic of four around a random centre
+    augment_hsv: Tuple[float, ...] = (0.0, 0.0, 0.0)  # hue shift, saturation and value gains, each drawn from
+    #                                                   [-g, g] per image (YOLOv5: 0.015, 0.7, 0.4); h, s need channels 3
     # Post-processing (serving and edge).
     score_threshold: float = 0.25
     iou_threshold: float = 0.45
@@ -73,6 +76,16 @@ class DetectionConfig:
         check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         check(0 <= self.augment_scale < 1, "augment_scale", "must be in [0, 1)")
         check(0 <= self.augment_translate < 0.5, "augment_translate", "must be in [0, 0.5)")
+        check(isinstance(self.augment_mosaic, (int, float)) and 0 <= self.augment_mosaic <= 1, "augment_mosaic",
+              "must be a probability in [0, 1]")
+        object.__setattr__(self, "augment_hsv", tuple(self.augment_hsv))
+        hsv = self.augment_hsv
+        check(len(hsv) == 3 and all(isinstance(g, (int, float)) and not isinstance(g, bool) for g in hsv)
+              and 0 <= hsv[0] <= 0.5 and 0 <= hsv[1] < 1 and 0 <= hsv[2] < 1, "augment_hsv",
+              "must be three gains [hue, saturation, value]: hue in [0, 0.5], saturation and value in [0, 1)")
+        check(self.channels == 3 or hsv[:2] == (0, 0), "augment_hsv",
+              "has hue or saturation gains, which grayscale images (channels 1) do not have; set them to 0 "
+              "(e.g. [0, 0, 0.4]) or use channels 3")
         check(0 < self.score_threshold < 1, "score_threshold", "must be in (0, 1)")
         check(0 < self.iou_threshold <= 1, "iou_threshold", "must be in (0, 1]")
         check(self.max_detections >= 1, "max_detections", "must be at least 1")

@@ -62,8 +62,19 @@ class TrainConfig:
     fine_tune_layers: int = 30  # 0 = no second stage
     fine_tune_lr: float = 1e-4
     fine_tune_epochs: int = 10
+    # Exponential moving average of the weights (YOLOv5's, models/training/ema.py): after every step
+    # shadow = d shadow + (1 - d) weights, d = ema_decay (1 - exp(-step / ema_tau)); validation, early
+    # stopping, the checkpoint and the exported model use the average. A run shorter than YOLOv5's caps
+    # the averaging window 1 / (1 - d) at a tenth of its planned steps and ema_tau at a twentieth.
+    # Off by default: with lr_schedule plateau the averaged val_loss cuts the learning rate early (BENCHMARKS.md).
+    ema: bool = False
+    ema_decay: float = 0.9999
+    ema_tau: float = 2000.0  # the decay's ramp, in steps
 
     def __post_init__(self):
+        check(isinstance(self.ema, bool), "ema", "must be true or false")
+        check(0.0 <= self.ema_decay < 1.0, "ema_decay", "must be in [0, 1)")
+        check(self.ema_tau > 0, "ema_tau", "must be above 0 (steps)")
         check(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
         check(self.clipnorm is None or self.clipnorm > 0, "clipnorm", "must be above 0 (or null for none)")
         check(self.epochs >= 1, "epochs", "must be at least 1")

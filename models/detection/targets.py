@@ -1,4 +1,4 @@
-"""Training targets for the grid head, anchors by k-means, and box-aware augmentation (NumPy).
+"""Training targets for the grid head and anchors by k-means (NumPy); the augmentation is in augment.py.
 
 A target grid has the head's shape (S, S, A, 5 + C). As in YOLOv5, a box is a positive in the cell
 holding its centre and the two nearest neighbour cells, for every anchor whose shape is within
@@ -7,8 +7,6 @@ cell units from that cell's corner and w, h fractions of the image; zeros elsewh
 and several anchors per object give the loss several times more positives than one responsible cell.
 """
 from __future__ import annotations
-
-from typing import Optional, Tuple
 
 import numpy as np
 
@@ -83,36 +81,3 @@ def encode_targets(boxes: np.ndarray, classes: np.ndarray, anchors: np.ndarray, 
                 target[row, col, a, 5:] = 0.0
                 target[row, col, a, 5 + int(cls)] = 1.0
     return target
-
-
-def augment(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, flip: bool, scale: float,
-            translate: float, min_visible: float = 0.6) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-    """Random flip, zoom and shift of one image (H, W, C) in [0, 1] and its boxes (N, 4) (cx, cy, w, h).
-
-    Returns (image, boxes, keep): boxes follow the image, are clipped to it, and `keep` marks
-    those with at least `min_visible` of their area still inside (the caller drops the rest).
-    """
-    h, w = image.shape[:2]
-    s = rng.uniform(1 - scale, 1 + scale) if scale else 1.0
-    dx, dy = (rng.uniform(-translate, translate, 2) if translate else (0.0, 0.0))
-    mirror = bool(flip and rng.random() < 0.5)
-    # Output pixel u (as a fraction) shows input (u - 0.5 - d) / s + 0.5, mirrored if asked.
-    ys = ((np.arange(h) + 0.5) / h - 0.5 - dy) / s + 0.5
-    xs = ((np.arange(w) + 0.5) / w - 0.5 - dx) / s + 0.5
-    if mirror:
-        xs = 1 - xs
-    rows, cols = np.floor(ys * h).astype(int), np.floor(xs * w).astype(int)
-    inside = (rows[:, None] >= 0) & (rows[:, None] < h) & (cols[None] >= 0) & (cols[None] < w)
-    out = image[np.clip(rows, 0, h - 1)][:, np.clip(cols, 0, w - 1)] * inside[..., None]
-    b = boxes.astype(np.float32).copy()
-    if mirror:
-        b[:, 0] = 1 - b[:, 0]
-    b[:, 0] = (b[:, 0] - 0.5) * s + 0.5 + dx
-    b[:, 1] = (b[:, 1] - 0.5) * s + 0.5 + dy
-    b[:, 2:4] *= s
-    x0, y0 = np.clip(b[:, 0] - b[:, 2] / 2, 0, 1), np.clip(b[:, 1] - b[:, 3] / 2, 0, 1)
-    x1, y1 = np.clip(b[:, 0] + b[:, 2] / 2, 0, 1), np.clip(b[:, 1] + b[:, 3] / 2, 0, 1)
-    area = b[:, 2] * b[:, 3]
-    clipped = np.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 1)
-    keep = (clipped[:, 2] * clipped[:, 3]) >= min_visible * np.maximum(area, 1e-12)
-    return out.astype(image.dtype), clipped, keep

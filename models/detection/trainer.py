@@ -8,7 +8,8 @@ The exported SavedModel has two signatures, both fed encoded PNG/JPEG bytes (``i
 * ``serving_raw`` -> ``raw_grid`` (B, S, S, A, 5 + C), for the evaluator and device runtimes, which
   post-process in NumPy (``edgeflow.edge.detection``) with ``assets.extra/detection.json``.
 
-The (small) training split is held in memory; every epoch re-draws the box-aware augmentation.
+The (small) training split is held in memory; every epoch re-draws the box-aware augmentation
+(models/detection/augment.py: mosaic, zoom/shift/flip, HSV).
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from edgeflow.models.detection import postprocess as yolo_postprocess
 from edgeflow.models.detection.examples import DetectionSet, decode_images, read_detection_examples
 from edgeflow.models.detection.loss import BOX_CODING, YoloLoss
 from edgeflow.models.detection.model import build_yolo
-from edgeflow.models.detection.targets import augment, encode_targets, kmeans_anchors
+from edgeflow.models.detection.augment import augment, hsv_jitter, mosaic
+from edgeflow.models.detection.targets import encode_targets, kmeans_anchors
 from edgeflow.models.image.transform import decode_images as decode_graph
 from edgeflow.models.training.bare_model import KERAS_DIR
 from edgeflow.models.training.skeleton import TrainingTask, train
@@ -53,10 +55,19 @@ class DetectionBatches(keras.utils.Sequence):
     def __len__(self):
         return math.ceil(len(self.images) / self.batch_size)
 
+    def _image(self, j):
+        """Image j and its boxes and classes; in training, with probability augment_mosaic, a mosaic of
+        it and three others drawn at random, in random quadrants."""
+        if not (self.training and self.cfg.augment_mosaic and self.rng.random() < self.cfg.augment_mosaic):
+            return self.images[j], self.data.boxes[j], self.data.classes[j]
+        picks = self.rng.permutation([j, *self.rng.integers(len(self.images), size=3)])
+        return mosaic([self.images[k] for k in picks], [self.data.boxes[k] for k in picks],
+                      [self.data.classes[k] for k in picks], self.rng)
+
     def __getitem__(self, i):
         xs, ys = [], []
         for j in self.order[i * self.batch_size:(i + 1) * self.batch_size]:
-            image, boxes, classes = self.images[j], self.data.boxes[j], self.data.classes[j]
+            image, boxes, classes = self._image(j)
             if self.training:
                 image, boxes, keep = augment(image, boxes, self.rng, self.cfg.augment_flip, self.cfg.augment_scale,
                                              self.cfg.augment_translate)
@@ -64,7 +75,10 @@ class DetectionBatches(keras.utils.Sequence):
             xs.append(image)
             ys.append(encode_targets(boxes, classes, self.anchors, self.cfg.grid, self.num_classes,
                                      self.cfg.anchor_t, self.cfg.neighbour_cells))
-        return np.stack(xs), np.stack(ys)
+        xs = np.stack(xs)
+        if self.training and any(self.cfg.augment_hsv):
+            xs = hsv_jitter(xs, self.rng, self.cfg.augment_hsv)
+        return xs, np.stack(ys)
 
     def on_epoch_end(self):
         if self.training:
@@ -155,7 +169,8 @@ class DetectionTask(TrainingTask):
     def cures(self):
         cfg = self.cfg
         augmented = [name for name, on in (("flip", cfg.augment_flip), ("scale", cfg.augment_scale),
-                                           ("translate", cfg.augment_translate)) if on]
+                                           ("translate", cfg.augment_translate), ("mosaic", cfg.augment_mosaic),
+                                           ("HSV", any(cfg.augment_hsv))) if on]
         return ([f"augmentation ({', '.join(augmented)})"] if augmented else []) + ["early stopping"]
 
     def export(self, model, fn_args):

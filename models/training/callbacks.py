@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from edgeflow.config import TrainConfig
+from edgeflow.models.training.ema import WeightEMA
 
 keras = tf.keras
 log = logging.getLogger("edgeflow.train")
@@ -72,17 +73,21 @@ def learning_rate_callbacks(cfg: TrainConfig) -> list:
 
 
 def build_callbacks(cfg: TrainConfig, run_dir: str, backup_dir: Optional[str] = None,
-                    diagnostics: Sequence[keras.callbacks.Callback] = (), first_epoch: int = 0) -> list:
+                    diagnostics: Sequence[keras.callbacks.Callback] = (), first_epoch: int = 0,
+                    ema: bool = False) -> list:
     """Every callback of a training, in order:
 
     BackupAndRestore (when ``cfg.resume`` and `backup_dir`: a killed training resumes from its last
-    finished epoch), EarlyStopping (from epoch ``cfg.min_epochs`` on, restoring the best weights), a best-weights checkpoint, the
+    finished epoch), the weight average (when `ema`, ``cfg.ema`` for the skeleton: every callback
+    after it sees the averaged weights at an epoch's end), EarlyStopping (from epoch ``cfg.min_epochs`` on, restoring the best weights), a best-weights checkpoint, the
     learning-rate schedule, TensorBoard logs, the `diagnostics` (see models/training/diagnostics.py), progress.
     `first_epoch`: the epoch a second training stage starts at (its rows follow the first stage's in history.json).
     """
     callbacks = []
     if cfg.resume and backup_dir:
         callbacks.append(keras.callbacks.BackupAndRestore(backup_dir))
+    if ema:
+        callbacks.append(WeightEMA(cfg.ema_decay, cfg.ema_tau))
     callbacks += [
         # start_from_epoch: epochs before train.min_epochs are not watched at all, so the earliest
         # stop is after min_epochs + patience + 1 epochs (and never past train.epochs).

@@ -11,7 +11,8 @@ the same, in this order:
    ``clipnorm=train.clipnorm``);
 3. the diagnostics on a fixed probe batch (gradient health, dead units, overfitting, plus any the
    task adds with :meth:`TrainingTask.extra_diagnostics`), written to ``<model run>/diagnostics.json``;
-4. the callbacks (models/training/callbacks.py): resume backups (``train.resume``), early stopping on
+4. the callbacks (models/training/callbacks.py): resume backups (``train.resume``), the weight average
+   (``train.ema``, models/training/ema.py), early stopping on
    the validation hold-out, the best-weights checkpoint, the LR schedule, TensorBoard, the per-epoch
    console line and ``history.json``, and each epoch into MLflow's ``train`` child run as it ends
    (models/training/live_tracking.py);
@@ -175,7 +176,7 @@ def _train(task, fn_args, train_cfg, strategy, diagnostics_cfg, backup_dir, call
     # each epoch into MLflow's train child run as it ends; the chief's alone
     live = live_tracking(fn_args, report, tensorboard) if chief else []
     history = model.fit(fit, validation_data=validation, epochs=train_cfg.epochs, verbose=0,
-                        callbacks=build_callbacks(train_cfg, fn_args.model_run_dir, backup_dir, diagnostics) + live
+                        callbacks=build_callbacks(train_cfg, fn_args.model_run_dir, backup_dir, diagnostics, ema=train_cfg.ema) + live
                         + list(callbacks))
     stage = task.fine_tune(model, train_cfg)
     if stage:
@@ -187,7 +188,7 @@ def _train(task, fn_args, train_cfg, strategy, diagnostics_cfg, backup_dir, call
             task.compile(model, make_optimizer(second))
         model.fit(fit, validation_data=validation, initial_epoch=done, epochs=second.epochs, verbose=0,
                   callbacks=build_callbacks(second, fn_args.model_run_dir, backup_dir and backup_dir + "-fine_tune",
-                                            first_epoch=done)
+                                            first_epoch=done, ema=second.ema)
                   + (live_tracking(fn_args, report, tensorboard) if chief else []) + list(callbacks))
     if guard is not None:
         guard.settle()

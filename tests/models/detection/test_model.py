@@ -7,7 +7,8 @@ from edgeflow.edge import detection as np_post
 from edgeflow.models.detection import postprocess as tf_post
 from edgeflow.models.detection.model import build_yolo
 from edgeflow.models.detection.loss import YoloLoss, box_iou_xywh
-from edgeflow.models.detection.targets import augment, encode_targets, kmeans_anchors, match_anchors, positive_cells
+from edgeflow.models.detection.augment import augment
+from edgeflow.models.detection.targets import encode_targets, kmeans_anchors, match_anchors, positive_cells
 from tests.models.detection.yolo_helpers import raw_for_boxes, raw_for_target
 
 ANCHORS = np.array([[0.15, 0.15], [0.3, 0.35]], np.float32)
