@@ -80,11 +80,9 @@ class Series:
     filled: int = 0  # steps filled by interpolation
 
 
-def parse_series(header: Sequence[str], rows: Rows, time_column: Optional[str] = None,
-                 target: Optional[str] = None, fill: str = "fail") -> Series:
-    """Sorts the rows by time, checks the step is regular, and fills or reports the gaps."""
-    import pandas as pd
-
+def resolve_columns(header: Sequence[str], time_column: Optional[str], target: Optional[str]):
+    """(stripped header, index of the time column, the value columns, index of the target among them),
+    or the sentence that says which column is missing (``sequence.time_column`` / ``sequence.target``)."""
     header = [h.strip() for h in header]
     time_column = time_column or header[0]
     if time_column not in header:
@@ -96,7 +94,15 @@ def parse_series(header: Sequence[str], rows: Rows, time_column: Optional[str] =
     target = target or columns[0]
     if target not in columns:
         raise SequenceDataError(f"sequence.target={target!r} is not a value column ({', '.join(columns)}); pick one of them")
-    ti = header.index(time_column)
+    return header, header.index(time_column), columns, columns.index(target)
+
+
+def parse_series(header: Sequence[str], rows: Rows, time_column: Optional[str] = None,
+                 target: Optional[str] = None, fill: str = "fail") -> Series:
+    """Sorts the rows by time, checks the step is regular, and fills or reports the gaps."""
+    import pandas as pd
+
+    header, ti, columns, target_index = resolve_columns(header, time_column, target)
     stamps = [cells[ti].strip() if ti < len(cells) else "" for _, cells in rows]
     missing = [line for (line, _), s in zip(rows, stamps) if not s]
     if missing:
@@ -130,7 +136,7 @@ def parse_series(header: Sequence[str], rows: Rows, time_column: Optional[str] =
                                 f"{where}); fill them, or set sequence.fill=interpolate")
     if filled:
         frame = frame.interpolate(method="linear", limit_direction="both")
-    return Series(frame.index.values, frame.to_numpy(np.float32), columns, columns.index(target), filled)
+    return Series(frame.index.values, frame.to_numpy(np.float32), columns, target_index, filled)
 
 
 LONG_SERIES_SEASONS = 60  # a series this many seasons long gets a window of a week and a day (hourly)

@@ -27,7 +27,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from edgeflow.components.sequence.data import (SequenceDataError, Series, _numeric, _numeric_cells,
-                                               forecast_examples, parse_series, read_csv, split_window_starts)
+                                               forecast_examples, parse_series, read_csv, resolve_columns,
+                                               split_window_starts)
 from edgeflow.models.features import TARGET_KEY, TIME_KEY, WINDOW_KEY
 
 log = logging.getLogger("edgeflow")
@@ -135,21 +136,6 @@ class SeriesPlan:
     in_order: bool = True  # False: the rows are out of time order, read whole (``legacy``)
 
 
-def _columns(header, time_column, target):
-    header = [h.strip() for h in header]
-    time_column = time_column or header[0]
-    if time_column not in header:
-        raise SequenceDataError(f"the series has no column {time_column!r} (columns: {', '.join(header)}); "
-                                "set sequence.time_column to its timestamp column")
-    columns = tuple(h for h in header if h != time_column)
-    if not columns:
-        raise SequenceDataError("the series has no value columns; add at least one numeric column beside the timestamps")
-    target = target or columns[0]
-    if target not in columns:
-        raise SequenceDataError(f"sequence.target={target!r} is not a value column ({', '.join(columns)}); pick one of them")
-    return header, header.index(time_column), columns, columns.index(target)
-
-
 def _stamps(chunk, ti: int) -> Tuple[np.ndarray, List[int], List[int]]:
     """(ns since the epoch, NaT as the int64 minimum; lines without a timestamp; lines whose one is unreadable)."""
     import pandas as pd
@@ -179,7 +165,7 @@ def scan_series(path: str, time_column: Optional[str] = None, target: Optional[s
 
     raw_header, chunks = csv_chunks(path, chunk_rows)
     try:
-        header, ti, columns, target_index = _columns(raw_header, time_column, target)
+        header, ti, columns, target_index = resolve_columns(raw_header, time_column, target)
     except SequenceDataError:
         for _ in chunks:  # read_csv's errors (no rows, ragged rows) come first
             pass
