@@ -25,10 +25,31 @@ def test_the_start_is_kept_when_training_only_fits_noise():
     model, fit, held = _model(), _data(rng, 0.0), _data(rng, 0.0)  # pure noise: zero is the best forecast
     guard = StartGuard(model, held)
     model.fit(fit, epochs=30, verbose=0)
-    assert guard.loss() > guard.start_loss  # training moved away from the best forecast
+    assert guard.losses().mean() > guard.start_losses.mean()  # training moved away from the best forecast
     assert guard.settle()
     np.testing.assert_array_equal(model.get_weights()[0], np.zeros((4, 1)))
-    assert guard.loss() == guard.start_loss
+    np.testing.assert_allclose(guard.losses(), guard.start_losses)
+
+
+def test_per_example_losses_are_the_compiled_loss():
+    rng = np.random.default_rng(2)
+    model, held = _model(), _data(rng, 1.0)
+    guard = StartGuard(model, held)
+    y = np.concatenate([y for _, y in held])
+    np.testing.assert_allclose(guard.start_losses, y[:, 0] ** 2, rtol=1e-5)  # zero forecast: squared targets
+    np.testing.assert_allclose(guard.start_losses.mean(), model.evaluate(held, verbose=0), rtol=1e-5)
+
+
+def test_a_gain_within_the_noise_keeps_the_start():
+    tf.keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(3)
+    model, held = _model(), _data(rng, 0.0)
+    guard = StartGuard(model, held)
+    w = model.get_weights()
+    w[1][:] = 0.01  # a tiny bias: some examples better, some worse, no clear gain
+    model.set_weights(w)
+    assert guard.settle()
+    assert model.get_weights()[1][0] == 0.0
 
 
 def test_trained_weights_stay_when_they_beat_the_start():
