@@ -128,15 +128,19 @@ class GradientHealth(keras.callbacks.Callback):
         vanishing = [c["epoch"] for c in self.checks if c["vanishing"]]
         exploding = [c["epoch"] for c in self.checks if c["exploding"]]
         last = self.checks[-1]
-        if vanishing:
-            message = (f"vanishing gradients (epoch {vanishing[0]}): the first layer's gradient norm is "
+        # Vanishing is judged on the latest check: a head that starts at zero (the sequence hybrid's
+        # correction) passes no gradient back before its first update, which is not a deep net's vanishing.
+        if last["vanishing"]:
+            message = (f"vanishing gradients (first seen at epoch {vanishing[0]}): the first layer's gradient norm is "
                        f"{last['first_to_last']:.1e} x the last layer's; use {self.advice['vanishing']}")
         elif exploding:
             message = (f"exploding gradients (epoch {exploding[0]}): a layer's gradient norm passed "
                        f"{self.exploding_norm:g}; {self.advice['exploding']}")
         else:
             message = f"gradients healthy (first/last layer norm ratio {last['first_to_last']:.2g})"
-        return {"flagged": bool(vanishing or exploding), "vanishing": bool(vanishing),
+            if vanishing:
+                message += f"; below {self.vanishing_ratio:g} at epoch {', '.join(map(str, vanishing))} only, recovered since"
+        return {"flagged": bool(last["vanishing"] or exploding), "vanishing": bool(last["vanishing"]),
                 "exploding": bool(exploding), "first_vanishing_epoch": vanishing[0] if vanishing else None,
                 "first_exploding_epoch": exploding[0] if exploding else None,
                 "message": message, "checks": self.checks}

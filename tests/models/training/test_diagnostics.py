@@ -51,6 +51,21 @@ def test_deep_sigmoid_with_poor_init_is_flagged_vanishing(tmp_path):
     assert "ReLU" in report["message"] and "He" in report["message"]
 
 
+def test_a_head_that_starts_at_zero_is_not_vanishing_once_it_moves(tmp_path):
+    """The sequence hybrid's correction starts at zero: before its first update no gradient reaches the
+    layers below it (ratio 0), which the report names as passing, not as the deep net's vanishing."""
+    tf.keras.utils.set_random_seed(1)
+    inputs = keras.Input((16,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, kernel_initializer="zeros", activation="softmax", name="out")(hidden))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    report = _gradient_report(model, tmp_path)
+    assert report["checks"][0]["vanishing"] and report["checks"][0]["first_to_last"] == 0.0
+    assert not report["checks"][-1]["vanishing"]
+    assert not report["vanishing"] and not report["flagged"] and report["first_vanishing_epoch"] == 0
+    assert report["message"].startswith("gradients healthy") and "at epoch 0 only, recovered" in report["message"]
+
+
 def test_same_network_with_relu_and_he_is_healthy(tmp_path):
     report = _gradient_report(_mlp("relu", keras.initializers.HeNormal(seed=1)), tmp_path)
     assert not report["flagged"]
