@@ -34,6 +34,66 @@ class SequenceDataError(EdgeflowError):
     """The sequence data cannot be used as given."""
 
 
+# The sentences a bad series file gets, written once for the whole-file reader (here) and the streamed one
+# (components/sequence/stream.py); `lines` is the rendered list of line numbers (:func:`_lines`).
+def no_file(p) -> SequenceDataError:
+    return SequenceDataError(f"data file {p} does not exist; pass --data with a CSV file")
+
+
+def not_utf8(p, byte: int, line: int) -> SequenceDataError:
+    return SequenceDataError(f"data file {p} is not UTF-8 text (byte {byte:#04x} on line {line}); save it as UTF-8 CSV")
+
+
+def not_csv(p, line: int, err) -> SequenceDataError:
+    return SequenceDataError(f"data file {p} is not a readable CSV (line {line}: {err}); "
+                             "save it as comma-separated UTF-8 text")
+
+
+def empty_file(p) -> SequenceDataError:
+    return SequenceDataError(f"data file {p} is empty; give a CSV file with a header row")
+
+
+def no_rows(p) -> SequenceDataError:
+    return SequenceDataError(f"data file {p} has a header but no rows; give a CSV file with data rows")
+
+
+def ragged_rows(p, count: int, columns: int, lines: str) -> SequenceDataError:
+    return SequenceDataError(f"{count} row(s) of {p} do not have the header's {columns} columns (lines {lines}); "
+                             "fix those rows")
+
+
+def no_timestamp(count: int, lines: str) -> SequenceDataError:
+    return SequenceDataError(f"{count} row(s) have no timestamp (lines {lines}); add the timestamps or remove those rows")
+
+
+def unreadable_dates(count: int, lines: str) -> SequenceDataError:
+    return SequenceDataError(f"{count} timestamp(s) cannot be read as dates (lines {lines}); "
+                             "write them as ISO dates like 2010-01-01 00:00")
+
+
+def not_finite(count: int, first: Sequence[str]) -> SequenceDataError:
+    return SequenceDataError(f"{count} value(s) are not finite numbers: {'; '.join(first)}; "
+                             "fix or remove those rows (leave a cell empty for a missing value)")
+
+
+def duplicate_stamps(count: int, example) -> SequenceDataError:
+    return SequenceDataError(f"{count} timestamp(s) appear twice (e.g. {example}); keep one row per step")
+
+
+def too_short(rows: int) -> SequenceDataError:
+    return SequenceDataError(f"the series has only {rows} rows; a forecaster needs a longer series")
+
+
+def off_grid(count: int, step, example) -> SequenceDataError:
+    return SequenceDataError(f"{count} timestamp(s) are off the series' regular step of {step} "
+                             f"(e.g. {example}); resample the series to a regular step")
+
+
+def missing_steps(filled: int, step, where: str) -> SequenceDataError:
+    return SequenceDataError(f"the series misses {filled} step(s) of {step} (missing rows or empty values, first at "
+                             f"{where}); fill them, or set sequence.fill=interpolate")
+
+
 def _lines(numbers: Sequence[int], limit: int = 5) -> str:
     shown = ", ".join(str(n) for n in numbers[:limit])
     return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
@@ -43,8 +103,7 @@ def _numeric(rows: Rows, header: Sequence[str], columns: Sequence[str]) -> np.nd
     """(N, len(columns)) float32 with NaN for empty cells; raises naming non-numeric cells."""
     out, bad = _numeric_cells(rows, header, columns)
     if bad:
-        raise SequenceDataError(f"{len(bad)} value(s) are not finite numbers: {'; '.join(bad[:5])}; "
-                                "fix or remove those rows (leave a cell empty for a missing value)")
+        raise not_finite(len(bad), bad[:5])
     return out
 
 
@@ -106,34 +165,30 @@ def parse_series(header: Sequence[str], rows: Rows, time_column: Optional[str] =
     stamps = [cells[ti].strip() if ti < len(cells) else "" for _, cells in rows]
     missing = [line for (line, _), s in zip(rows, stamps) if not s]
     if missing:
-        raise SequenceDataError(f"{len(missing)} row(s) have no timestamp (lines {_lines(missing)}); "
-                                "add the timestamps or remove those rows")
+        raise no_timestamp(len(missing), _lines(missing))
     times = pd.to_datetime(pd.Series(stamps), errors="coerce")
     unparsed = [line for (line, _), t in zip(rows, times) if pd.isna(t)]
     if unparsed:
-        raise SequenceDataError(f"{len(unparsed)} timestamp(s) cannot be read as dates (lines {_lines(unparsed)}); "
-                                "write them as ISO dates like 2010-01-01 00:00")
+        raise unreadable_dates(len(unparsed), _lines(unparsed))
     frame = pd.DataFrame(_numeric(rows, header, columns), columns=columns)
     frame.index = pd.DatetimeIndex(times.values)
     dupes = frame.index[frame.index.duplicated()]
     if len(dupes):
-        raise SequenceDataError(f"{len(dupes)} timestamp(s) appear twice (e.g. {dupes[0]}); keep one row per step")
+        raise duplicate_stamps(len(dupes), dupes[0])
     frame = frame.sort_index()
     if len(frame) < 3:
-        raise SequenceDataError(f"the series has only {len(frame)} rows; a forecaster needs a longer series")
+        raise too_short(len(frame))
     step = pd.Series(frame.index[1:] - frame.index[:-1]).mode()[0]
     grid = pd.date_range(frame.index[0], frame.index[-1], freq=step)
-    off_grid = frame.index.difference(grid)
-    if len(off_grid):
-        raise SequenceDataError(f"{len(off_grid)} timestamp(s) are off the series' regular step of {step} "
-                                f"(e.g. {off_grid[0]}); resample the series to a regular step")
+    stray = frame.index.difference(grid)
+    if len(stray):
+        raise off_grid(len(stray), step, stray[0])
     frame = frame.reindex(grid)
     holes = frame.isna().any(axis=1)
     filled = int(holes.sum())
     if filled and fill == "fail":
         where = ", ".join(str(t) for t in frame.index[holes][:3])
-        raise SequenceDataError(f"the series misses {filled} step(s) of {step} (missing rows or empty values, first at "
-                                f"{where}); fill them, or set sequence.fill=interpolate")
+        raise missing_steps(filled, step, where)
     if filled:
         frame = frame.interpolate(method="linear", limit_direction="both")
     return Series(frame.index.values, frame.to_numpy(np.float32), columns, target_index, filled)
@@ -281,26 +336,23 @@ def read_csv(path: str) -> Tuple[List[str], List[Tuple[int, List[str]]]]:
 
     p = Path(path)
     if not p.is_file():
-        raise SequenceDataError(f"data file {p} does not exist; pass --data with a CSV file")
+        raise no_file(p)
     try:
         text = p.read_bytes().decode("utf-8-sig")  # a byte-order mark is fine
     except UnicodeDecodeError as err:
         line = p.read_bytes()[:err.start].count(b"\n") + 1
-        raise SequenceDataError(f"data file {p} is not UTF-8 text (byte {err.object[err.start]:#04x} on line {line}); "
-                                "save it as UTF-8 CSV") from None
+        raise not_utf8(p, err.object[err.start], line) from None
     try:
         reader = csv.reader(io.StringIO(text, newline=""))
         header = next(reader, None)
         if not header:
-            raise SequenceDataError(f"data file {p} is empty; give a CSV file with a header row")
+            raise empty_file(p)
         rows = [(reader.line_num, cells) for cells in reader if any(c.strip() for c in cells)]
     except csv.Error as err:
-        raise SequenceDataError(f"data file {p} is not a readable CSV (line {reader.line_num}: {err}); "
-                                "save it as comma-separated UTF-8 text") from None
+        raise not_csv(p, reader.line_num, err) from None
     if not rows:
-        raise SequenceDataError(f"data file {p} has a header but no rows; give a CSV file with data rows")
+        raise no_rows(p)
     ragged = [line for line, cells in rows if len(cells) != len(header)]
     if ragged:
-        raise SequenceDataError(f"{len(ragged)} row(s) of {p} do not have the header's {len(header)} columns "
-                                f"(lines {_lines(ragged)}); fix those rows")
+        raise ragged_rows(p, len(ragged), len(header), _lines(ragged))
     return header, rows

@@ -26,6 +26,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from edgeflow.components.sequence import data
 from edgeflow.components.sequence.data import (SequenceDataError, Series, _numeric, _numeric_cells,
                                                forecast_examples, parse_series, read_csv, resolve_columns,
                                                split_window_starts)
@@ -71,7 +72,7 @@ def csv_chunks(path: str, chunk_rows: int = CHUNK_ROWS) -> Tuple[List[str], Iter
     """
     p = Path(path)
     if not p.is_file():
-        raise SequenceDataError(f"data file {p} does not exist; pass --data with a CSV file")
+        raise data.no_file(p)
     f = p.open(encoding="utf-8-sig", newline="")  # a byte-order mark is fine
     reader = csv.reader(f)
 
@@ -80,11 +81,9 @@ def csv_chunks(path: str, chunk_rows: int = CHUNK_ROWS) -> Tuple[List[str], Iter
             yield from reader
         except UnicodeDecodeError:
             line, byte = _first_bad_byte(p)
-            raise SequenceDataError(f"data file {p} is not UTF-8 text (byte {byte:#04x} on line {line}); "
-                                    "save it as UTF-8 CSV") from None
+            raise data.not_utf8(p, byte, line) from None
         except csv.Error as err:
-            raise SequenceDataError(f"data file {p} is not a readable CSV (line {reader.line_num}: {err}); "
-                                    "save it as comma-separated UTF-8 text") from None
+            raise data.not_csv(p, reader.line_num, err) from None
 
     lines = rows()
     try:
@@ -94,7 +93,7 @@ def csv_chunks(path: str, chunk_rows: int = CHUNK_ROWS) -> Tuple[List[str], Iter
         raise
     if not header:
         f.close()
-        raise SequenceDataError(f"data file {p} is empty; give a CSV file with a header row")
+        raise data.empty_file(p)
 
     def chunks():
         ragged, seen, chunk = _Tally(), 0, []
@@ -113,11 +112,9 @@ def csv_chunks(path: str, chunk_rows: int = CHUNK_ROWS) -> Tuple[List[str], Iter
             seen += len(chunk)
             yield chunk
         if not seen:
-            raise SequenceDataError(f"data file {p} has a header but no rows; give a CSV file with data rows")
+            raise data.no_rows(p)
         if ragged.count:
-            raise SequenceDataError(f"{ragged.count} row(s) of {p} do not have the header's {len(header)} columns "
-                                    f"(lines {ragged.lines()}); "
-                                    "fix those rows")
+            raise data.ragged_rows(p, ragged.count, len(header), ragged.lines())
     return header, chunks()
 
 
@@ -200,31 +197,25 @@ def scan_series(path: str, time_column: Optional[str] = None, target: Optional[s
         first = ns[0] if first is None else first
         last = ns[-1]
     if missing.count:
-        raise SequenceDataError(f"{missing.count} row(s) have no timestamp (lines {missing.lines()}); "
-                                "add the timestamps or remove those rows")
+        raise data.no_timestamp(missing.count, missing.lines())
     if unparsed.count:
-        raise SequenceDataError(f"{unparsed.count} timestamp(s) cannot be read as dates (lines {unparsed.lines()}); "
-                                "write them as ISO dates like 2010-01-01 00:00")
+        raise data.unreadable_dates(unparsed.count, unparsed.lines())
     if bad.count:
-        raise SequenceDataError(f"{bad.count} value(s) are not finite numbers: {'; '.join(bad.first)}; "
-                                "fix or remove those rows (leave a cell empty for a missing value)")
+        raise data.not_finite(bad.count, bad.first)
     if dupes.count:
-        raise SequenceDataError(f"{dupes.count} timestamp(s) appear twice (e.g. {pd.Timestamp(dupes.first[0])}); "
-                                "keep one row per step")
+        raise data.duplicate_stamps(dupes.count, pd.Timestamp(dupes.first[0]))
     if rows < 3:
-        raise SequenceDataError(f"the series has only {rows} rows; a forecaster needs a longer series")
+        raise data.too_short(rows)
     top = max(steps.values())
     step = min(s for s, k in steps.items() if k == top)  # pandas' mode: the smallest of the most common
     if any(s % step for s in steps):
         count, where = _off_grid(path, ti, first, step, chunk_rows)
-        raise SequenceDataError(f"{count} timestamp(s) are off the series' regular step of {pd.Timedelta(step)} "
-                                f"(e.g. {pd.Timestamp(where)}); resample the series to a regular step")
+        raise data.off_grid(count, pd.Timedelta(step), pd.Timestamp(where))
     grid = (last - first) // step + 1
     filled = int(grid - rows + nan_rows)
     if filled and fill == "fail":
         where = ", ".join(str(pd.Timestamp(t)) for t in _holes(path, ti, header, columns, first, step, chunk_rows))
-        raise SequenceDataError(f"the series misses {filled} step(s) of {pd.Timedelta(step)} (missing rows or empty "
-                                f"values, first at {where}); fill them, or set sequence.fill=interpolate")
+        raise data.missing_steps(filled, pd.Timedelta(step), where)
     return SeriesPlan(columns, target_index, ti, int(first), int(step), int(grid), filled, tuple(observed.tolist()))
 
 
