@@ -10,7 +10,8 @@ detection evaluators, the trainers) goes through this module:
 * :func:`read_split`: those batches stacked into one array per feature (the whole split in memory);
 * :func:`sample_split`: a seeded uniform sample of at most ``k`` of them, in bounded memory;
 * :func:`sample_examples`: the same for ``tf.train.Example`` protos;
-* :func:`read_all_features`: every feature of every example, stacked, without a spec (small sets).
+* :func:`read_all_features`: every feature of every example, stacked, without a spec (small sets);
+* :func:`split_spec`: the fixed-length spec of some features, read off a split's first example.
 
 All of them stream through ``tf.data`` and stop after ``limit`` examples when one is given.
 """
@@ -128,3 +129,19 @@ def read_all_features(source: Source, limit: Optional[int] = None) -> Dict[str, 
         for key, feat in example.features.feature.items():
             rows.setdefault(key, []).append(list(getattr(feat, feat.WhichOneof("kind")).value))
     return {key: np.array(values) for key, values in rows.items()}
+
+
+def split_spec(source, keys) -> dict:
+    """The fixed-length spec of `keys` (float or int64 features), read off the split's first example."""
+    import tensorflow as tf
+
+    example = next(iter_examples(source, 1), None)
+    if example is None:
+        raise ValueError(f"the split {source} holds no examples")
+    spec = {}
+    for key in keys:
+        feat = example.features.feature[key]
+        kind = feat.WhichOneof("kind")
+        spec[key] = tf.io.FixedLenFeature([len(getattr(feat, kind).value)],
+                                          tf.float32 if kind == "float_list" else tf.int64)
+    return spec

@@ -33,25 +33,9 @@ from tfx.utils import path_utils
 from edgeflow.components.sequence import baselines as bl
 from edgeflow.components.shared.blessing import Headline, Verdict, judge, publish
 from edgeflow.models.features import LABEL_KEY, TARGET_KEY, TIME_KEY, WINDOW_KEY
-from edgeflow.models.splits import iter_batches, iter_examples, sample_split
+from edgeflow.models.splits import iter_batches, sample_split, split_spec
 
 log = logging.getLogger("edgeflow")
-
-
-def split_spec(source, keys) -> dict:
-    """The fixed-length spec of `keys` (float or int64 features), read off the split's first example."""
-    import tensorflow as tf
-
-    example = next(iter_examples(source, 1), None)
-    if example is None:
-        raise ValueError(f"the split {source} holds no examples")
-    spec = {}
-    for key in keys:
-        feat = example.features.feature[key]
-        kind = feat.WhichOneof("kind")
-        spec[key] = tf.io.FixedLenFeature([len(getattr(feat, kind).value)],
-                                          tf.float32 if kind == "float_list" else tf.int64)
-    return spec
 
 
 def read_windows(source, keys, max_examples: int, seed: int, split: str) -> Dict[str, np.ndarray]:
