@@ -137,8 +137,9 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
     relative to the window's last one (:class:`RelativeToLast`).
     `ridge` (``ridge_head``, with ``anchor=holt_winters``): the two frozen linear heads over
     :class:`ResidualFeatures` (models/sequence/residual.py), ``long`` and ``short`` (each ``low``, ``high``,
-    ``kernel``, ``bias``), of which :class:`RangeSwitch` (``switch``: ``low``, ``high``) picks one per
-    window, added to the anchor; the RNN's head then starts at zero and learns what is still left.
+    ``kernel``, ``bias``; the long head corrects the window's last value, the short head the anchor), of
+    which :class:`RangeSwitch` (``switch``: ``low``, ``high``) picks one per window; the RNN's head then
+    starts at zero and learns what is still left.
     """
     classify = cfg.task == "classify"
     change = not classify and cfg.inputs == "seasonal_change"
@@ -151,11 +152,14 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
         if smoothing is None:
             raise ValueError("anchor=holt_winters needs the train split's smoothing (fit_smoothing)")
         hw, raw_errors = HoltWintersAnchor(outputs, smoothing, target_index, name="holt_winters")(inputs)  # (B, H), (B, W, 1)
-        if ridge is not None:
-            heads = [apply_ridge_head(inputs, raw_errors, cfg.season, target_index, ridge[reach], outputs, reach)
-                     for reach in REACHES]  # (B, H) each, weights set below
+        if ridge is not None:  # each head's forecast: its base plus its correction (weights set below)
+            last = TargetSteps(window - 1, outputs, target_index, repeat=True, name="last_value")(inputs)  # (B, H)
+            heads = [layers.Add(name=f"{reach}_head_forecast")(
+                [last if reach == "long" else hw,
+                 apply_ridge_head(inputs, raw_errors, cfg.season, target_index, ridge[reach], outputs, reach)])
+                for reach in REACHES]  # (B, H) each
             ridge_out = RangeSwitch(cfg.season, ridge["switch"]["low"], ridge["switch"]["high"], target_index,
-                                    name="range_switch")([inputs, *heads])  # (B, H)
+                                    name="range_switch")([inputs, *heads])  # (B, H) the switched forecast
         errors = layers.Rescaling(1.0 / change_scale, name="scaled_errors")(raw_errors)
         errors = layers.Cropping1D((window - x.shape[1], 0), name="last_errors")(errors)
         x = layers.Concatenate(name="with_errors")([x, errors])  # (B, W', D + 1)
@@ -170,12 +174,12 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
     if classify:
         out = layers.Dense(outputs, activation="softmax", name="probabilities")(x)  # (B, C)
     else:
-        zero = "zeros" if ridge_out is not None else "glorot_uniform"  # the hybrid starts at anchor + ridge
+        zero = "zeros" if ridge_out is not None else "glorot_uniform"  # the hybrid starts at the switched ridge heads
         out = layers.Dense(outputs, kernel_initializer=zero, name="forecast")(x)  # (B, H) a correction to the anchor
         if change:
             out = layers.Rescaling(change_scale, name="correction")(out)
         if hw is not None:
-            out = layers.Add(name="anchored_forecast")([out, hw] + ([ridge_out] if ridge_out is not None else []))
+            out = layers.Add(name="anchored_forecast")([out, hw if ridge_out is None else ridge_out])
         elif cfg.anchor != "none":
             out = layers.Add(name="anchored_forecast")([out, anchor_forecast(inputs, cfg, outputs, target_index)])
     model = keras.Model(inputs, out, name=f"{cfg.cell}_{cfg.task}")
@@ -187,7 +191,7 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
 
 def apply_ridge_head(inputs, errors, season: int, target_index: int, head: dict, outputs: int, reach: str):
     """[(B, W, F) window, (B, W, 1) one-step errors] -> (B, H): a frozen ridge head (models/sequence/residual.py)
-    over its `reach`'s clipped features; `head` holds the clip bounds (its kernel and bias are set after build)."""
+    over its `reach`'s features; `head` holds the clip bounds (None: unclipped) (its kernel and bias are set after build)."""
     feats = ResidualFeatures(season, target_index, head["low"], head["high"], reach,
                              name=f"{reach}_residual_features")([inputs, errors])  # (B, K)
     return PreciseDense(outputs, trainable=False, name=f"{reach}_ridge_correction")(feats)

@@ -2,29 +2,33 @@
 
 The in-graph Holt-Winters anchor (models/sequence/smoothing.py) follows the level and the daily
 season of a window, but not what a smoothing recursion cannot express: a noise that reverts to a
-local mean, a second (weekly) cycle, a season that grows with the level. Measured offline
-(benchmarks/forecast_sources.py, BENCHMARKS.md), a ridge regression of the anchor's residual on
-window features recovers much of it. Two heads share that idea and differ in how far back they look:
+local mean, a second (weekly) cycle, a season that grows with the level. Two linear heads, fitted in
+closed form, forecast what the anchor misses, and differ in what they start from and how far back
+they look:
 
-* ``reach="long"``: the anchor's last S one-step errors (S = ``sequence.season``); with a window of
-  at least a week plus a day (W >= 8 S), the errors and the value changes one week (7 S rows)
-  before those last S rows; and every value of the window minus the last one (the local mean a
-  noisy level reverts to, and the weekly cycle's phase);
-* ``reach="short"``: the same last S errors and week-before errors, the week-before value changes
-  minus their own mean (the weekly cycle's shape, not its level), and only the last 2 S values
-  minus the last one.
+* ``reach="long"``: the last value plus a ridge regression on every value of the window minus the
+  last one: a direct linear autoregression over the whole window, which holds a week and a day of
+  hourly rows by default, so the weekly cycle's phase, the local mean a noisy level reverts to and
+  the season's shape. Measured on held-out series (BENCHMARKS.md, "the long head from the last
+  value"), it beats the same features added to the anchor: the anchor's phase pick and its smoothed
+  state put errors into the base that no linear head removes;
+* ``reach="short"``: the anchor plus a ridge regression on its last S one-step errors (S =
+  ``sequence.season``), with a window of at least a week plus a day (W >= 8 S) the errors one week
+  (7 S rows) before those last S rows and the week-before value changes minus their own mean (the
+  weekly cycle's shape, not its level), and only the last 2 S values minus the last one.
 
-A level shift inside a window turns every long-reach value feature into the shift itself, and the
-long head, fitted on windows without one, forecasts a reversion that never comes (BENCHMARKS.md,
-"the range switch": 1.48x Holt-Winters on a held-out level shift). :class:`RangeSwitch` therefore
-uses the long head only on windows whose profile of season means (each season's mean minus the
-last season's) lies inside the range the fitted train windows showed, and the short head, which
-forgets a shift after two seasons, on the others.
+A level shift inside a window turns every long-reach feature into the shift itself, and the long
+head, fitted on windows without one, forecasts a reversion that never comes (BENCHMARKS.md, "the
+range switch": 1.48x Holt-Winters on a held-out level shift). :class:`RangeSwitch` therefore uses the
+long head only on windows whose profile of season means (each season's mean minus the last
+season's) lies inside the range the fitted train windows showed, and the short head, which forgets a
+shift after two seasons, on the others.
 
-:class:`ResidualFeatures` computes each head's features in the graph, clipped to the range the train
-windows showed, and each head is a frozen ``Dense`` whose weights :func:`fit_ridge` found in closed
-form on the fitted train windows, with the penalty chosen on the held-out validation windows. The
-RNN then learns what is still left, starting from a zero correction.
+:class:`ResidualFeatures` computes each head's features in the graph (the short head's clipped to the
+range the train windows showed; the long head's unclipped, so a trend may carry its values beyond
+that range), and each head is a frozen ``Dense`` whose weights :func:`fit_ridge` found in closed form
+on the fitted train windows, with the penalty chosen on the held-out validation windows. The RNN then
+learns what is still left, starting from a zero correction.
 """
 from __future__ import annotations
 
@@ -36,7 +40,8 @@ import tensorflow as tf
 LAMBDAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)  # ridge penalties tried, per 1,000 windows
 CLIP_PERCENT = 0.5  # features clipped to their train 0.5th .. 99.5th percentiles
 WEEK_AND_DAY = 8  # seasons in a window that holds a week (7 seasons) before its last season
-REACHES = ("long", "short")  # the two heads' features (module doc)
+REACHES = ("long", "short")  # the two heads' features and bases (module doc)
+CLIPPED = {"long": False, "short": True}  # whose features are clipped to the train range
 SHARP = 1e4  # the range switch is fully on 1e-4 standardized units outside the train range
 
 
@@ -47,7 +52,8 @@ def weekly(window: int, season: int) -> bool:
 
 @tf.keras.utils.register_keras_serializable(package="edgeflow")
 class ResidualFeatures(tf.keras.layers.Layer):
-    """[(B, W, F) standardized window, (B, W, 1) one-step errors] -> (B, K) clipped features (see module doc).
+    """[(B, W, F) standardized window, (B, W, 1) one-step errors] -> (B, K) features (see module doc);
+    the long reach reads only the window's values.
 
     Args: season S; target_index; low, high: (K,) clip bounds (None: unclipped, to fit them); reach:
     ``long`` or ``short`` (module doc).
@@ -66,15 +72,17 @@ class ResidualFeatures(tf.keras.layers.Layer):
         window, errors = inputs
         s, y, e = self.season, window[:, :, self.target_index], errors[:, :, 0]  # (B, W), (B, W)
         w = y.shape[1]
+        if self.reach == "long":
+            f = y - y[:, w - 1:]  # (B, W) every value minus the last
+            return f if self.low is None else tf.clip_by_value(f, tf.constant(self.low, f.dtype),
+                                                                 tf.constant(self.high, f.dtype))
         parts = [e[:, w - s:]]  # (B, S)
         if weekly(w, s):
             week = slice(w - 7 * s - s, w - 7 * s)  # the S rows one week before the last S rows
             change = y[:, week] - y[:, w - s:]  # (B, S)
-            if self.reach == "short":  # the weekly shape, not the level between the two days
-                change = change - tf.reduce_mean(change, axis=1, keepdims=True)
+            change = change - tf.reduce_mean(change, axis=1, keepdims=True)  # the weekly shape, not the level
             parts += [e[:, week], change]  # (B, S) each
-        recent = y if self.reach == "long" else y[:, max(w - 2 * s, 0):]  # (B, W) or (B, 2 S)
-        parts.append(recent - y[:, w - 1:])  # each value minus the last
+        parts.append(y[:, max(w - 2 * s, 0):] - y[:, w - 1:])  # the last 2 S values, each minus the last
         f = tf.concat(parts, axis=1)
         if self.low is not None:
             f = tf.clip_by_value(f, tf.constant(self.low, f.dtype), tf.constant(self.high, f.dtype))
@@ -82,7 +90,7 @@ class ResidualFeatures(tf.keras.layers.Layer):
 
     def clip(self, features: np.ndarray) -> np.ndarray:
         """NumPy: (N, K) features clipped to this layer's bounds, as its graph does."""
-        return np.clip(features, self.low, self.high)
+        return features if self.low is None else np.clip(features, self.low, self.high)
 
     def get_config(self):
         return {**super().get_config(), "season": self.season, "target_index": self.target_index,
@@ -146,7 +154,7 @@ def fit_ridge(features: np.ndarray, residual: np.ndarray, val_features: np.ndarr
               val_residual: np.ndarray) -> Dict[str, object]:
     """The ridge head: penalty chosen on (validation) MAE, then refitted on fitted + validation windows.
 
-    features (N, K) from :class:`ResidualFeatures` (clipped), residual (N, H) = targets - anchor.
+    features (N, K) from :class:`ResidualFeatures`, residual (N, H) = targets - the head's base.
     Returns kernel (K, H), bias (H,), lambda, and the validation MAE with no head and with the chosen one.
     """
     f, r = np.asarray(features, np.float64), np.asarray(residual, np.float64)

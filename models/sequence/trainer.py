@@ -27,7 +27,7 @@ from edgeflow.models.features import (LABEL_KEY, TARGET_FEATURE, TARGET_MEAN, TA
 from edgeflow.models.splits import read_split
 from edgeflow.models.sequence.gradients import time_step_gradient_callbacks
 from edgeflow.models.sequence.model import build_rnn, compile_rnn, seasonal_change_scale
-from edgeflow.models.sequence.residual import REACHES, RangeSwitch, ResidualFeatures, clip_bounds, fit_ridge, season_profile
+from edgeflow.models.sequence.residual import CLIPPED, REACHES, RangeSwitch, ResidualFeatures, clip_bounds, fit_ridge, season_profile
 from edgeflow.models.sequence.smoothing import HoltWintersAnchor, choose_init, contiguous_series, fit_smoothing
 from edgeflow.models.training.skeleton import TrainingTask, train
 from edgeflow.models.training.validation import split_by_time, split_indices
@@ -113,23 +113,26 @@ class SequenceTask(TrainingTask):
         return fit_ds.batch(train.batch_size), validation_ds.batch(train.batch_size)
 
     def fit_ridge_head(self, fit, held) -> dict:
-        """The frozen ridge heads over the anchor's residual features (models/sequence/residual.py): for each
-        reach, clip bounds and weights from the fitted windows, the penalty from the validation windows; the
-        range switch's bounds are the fitted windows' season profile minimum and maximum."""
-        anchor, seq = HoltWintersAnchor(self.seq.horizon, self.smoothing, self.target_index), self.seq
+        """The frozen ridge heads (models/sequence/residual.py): for each reach, the residual of its base (the
+        long head's: the window's last value; the short head's: the anchor), clip bounds (short) and weights
+        from the fitted windows, the penalty from the validation windows; the range switch's bounds are the
+        fitted windows' season profile minimum and maximum."""
+        anchor, seq, t = HoltWintersAnchor(self.seq.horizon, self.smoothing, self.target_index), self.seq, self.target_index
         residuals, errors = {}, {}
         for name, idx in (("fit", fit), ("held", held)):
             forecast, errors[name] = anchor(self.x[idx])
-            residuals[name] = self.y[idx] - forecast.numpy()  # what each head fits
+            residuals["short", name] = self.y[idx] - forecast.numpy()
+            residuals["long", name] = self.y[idx] - self.x[idx][:, -1:, t]
         heads = {}
         for reach in REACHES:
-            raw = ResidualFeatures(seq.season, self.target_index, reach=reach)
+            raw = ResidualFeatures(seq.season, t, reach=reach)
             f_fit, f_held = (raw([self.x[idx], errors[name]]).numpy() for name, idx in (("fit", fit), ("held", held)))
-            low, high = clip_bounds(f_fit)
-            clipped = ResidualFeatures(seq.season, self.target_index, low, high, reach)
-            head = fit_ridge(clipped.clip(f_fit), residuals["fit"], clipped.clip(f_held), residuals["held"])
-            log.info("  %s ridge head: %d features, lambda %g; validation MAE %.4f -> %.4f (standardized units)",
-                     reach, f_fit.shape[1], head["lambda"], head["val_mae_anchor"], head["val_mae_head"])
+            low, high = clip_bounds(f_fit) if CLIPPED[reach] else (None, None)
+            clipped = ResidualFeatures(seq.season, t, low, high, reach)
+            head = fit_ridge(clipped.clip(f_fit), residuals[reach, "fit"], clipped.clip(f_held), residuals[reach, "held"])
+            log.info("  %s ridge head: %d features, lambda %g; validation MAE %.4f -> %.4f (standardized units, "
+                     "from the %s)", reach, f_fit.shape[1], head["lambda"], head["val_mae_anchor"], head["val_mae_head"],
+                     "last value" if reach == "long" else "anchor")
             heads[reach] = {"low": low, "high": high, "kernel": head["kernel"], "bias": head["bias"]}
         profile = season_profile(self.x[fit], seq.season, self.target_index).numpy()  # (N, K)
         heads["switch"] = {"low": profile.min(axis=0).tolist(), "high": profile.max(axis=0).tolist()}
