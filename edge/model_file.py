@@ -122,10 +122,7 @@ def strip_tensor_names(data: bytes) -> bytes:
     into it), which made int8 larger than float32; int16x8 also keeps a min/max pair per activation.
     Tensors with the same scales and zero points then share one quantization table (a FlatBuffer table may
     be referenced from many places): the unrolled forecaster's int16x8 file held 973 tables, 342 distinct."""
-    import flatbuffers
-
     model = read_model(data)
-    shared = {}
     for graph in model.subgraphs:
         keep = set(graph.inputs if graph.inputs is not None else ()) | set(graph.outputs if graph.outputs is not None else ())
         for i, t in enumerate(graph.tensors or []):
@@ -133,25 +130,36 @@ def strip_tensor_names(data: bytes) -> bytes:
                 t.name = b""
             if t.quantization is not None:
                 t.quantization.min = t.quantization.max = None
+    return pack(model, len(data))
+
+
+def pack(model, size: int) -> bytes:
+    """A ``ModelT`` as .tflite bytes (`size`: the builder's first capacity); tensors with the same scales and
+    zero points share one quantization table (:func:`_shared_quantization`), every time the file is packed."""
+    import flatbuffers
+
+    shared = {}
+    for graph in model.subgraphs:
+        for t in graph.tensors or []:
+            if t.quantization is not None:
                 t.quantization = _shared_quantization(t.quantization, shared)
-    builder = flatbuffers.Builder(len(data))
+    builder = flatbuffers.Builder(size)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
 
 def _shared_quantization(q, shared: dict):
-    """The one table of `shared` with `q`'s scales, zero points and axis (`q` itself when first seen); each
+    """The one table of `shared` with `q`'s scales, zero points, min/max and axis (`q` itself when first seen); each
     packs once per builder, so every tensor holding it points at the same bytes."""
     if q.details is not None:
         return q
-    key = (tuple(q.scale if q.scale is not None else ()), tuple(q.zeroPoint if q.zeroPoint is not None else ()),
-           q.quantizedDimension)
+    key = tuple(tuple(v) if v is not None else None for v in (q.scale, q.zeroPoint, q.min, q.max)) + (q.quantizedDimension,)
     if key not in shared:
-        packed, pack = {}, q.Pack
+        packed, pack_table = {}, q.Pack
 
         def pack_once(builder):
             if id(builder) not in packed:
-                packed[id(builder)] = pack(builder)
+                packed[id(builder)] = pack_table(builder)
             return packed[id(builder)]
 
         q.Pack = pack_once
@@ -168,8 +176,6 @@ def embed_buffers(data: bytes, entries: Dict[str, bytes]) -> bytes:
     """`data` with each of `entries` stored as a named metadata buffer (an entry of that name keeps its
     buffer, with the new bytes), in one repack; files packed after the FlatBuffer are not kept (pack them
     afterwards)."""
-    import flatbuffers
-
     schema = _schema()
     model = read_model(data)
     model.metadata = model.metadata or []
@@ -182,9 +188,7 @@ def embed_buffers(data: bytes, entries: Dict[str, bytes]) -> bytes:
             model.metadata.append(entry)
             existing[name] = entry.buffer
         model.buffers[existing[name]].data = list(raw)
-    builder = flatbuffers.Builder(len(data) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return pack(model, len(data) + 4096)
 
 
 # vtable offsets in TFLite's schema.fbs (4 + 2 x field index), for reading metadata in place.
