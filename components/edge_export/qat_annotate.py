@@ -8,6 +8,12 @@ converter gets a range for every tensor. A layer with weights that the registry 
 (the forecaster's LSTM and its frozen ridge head), or a layer with several outputs (its Holt-Winters
 anchor, which a wrapper's single output quantizer cannot cover), is left as it is: QAT fine-tunes it in
 float and the int8 converter calibrates it as in post-training quantization.
+
+The forecaster with a Holt-Winters anchor (:func:`holds_anchor`) gets QAT on its RNN correction only:
+its trainable layers that the registry lists (the correction's Dense head). Its anchor, ridge heads and
+range switch are frozen NumPy-fitted maps that slice one window many ways; annotating their weightless
+layers made TF 2.16's QAT converter fail ("quantization parameters violate the same scale constraint"
+on a slice of the window), so they stay unannotated and the converter calibrates them.
 """
 from __future__ import annotations
 
@@ -41,15 +47,25 @@ class OutputOnly(q.QuantizeConfig):
         return {}
 
 
+def holds_anchor(model: keras.Model) -> bool:
+    """Whether `model` is a forecaster with the in-graph Holt-Winters anchor (see the module doc)."""
+    from edgeflow.models.sequence.smoothing import HoltWintersAnchor
+
+    return any(isinstance(layer, HoltWintersAnchor) for layer in model.layers)
+
+
 def annotate(model: keras.Model) -> keras.Model:
     """`model` with its layers annotated for QAT: registry layers as TFMOT would, weightless
-    unlisted layers with :class:`OutputOnly`, unlisted layers with weights not at all (see the module
-    doc). The annotated model shares `model`'s weights."""
+    unlisted layers with :class:`OutputOnly`, unlisted layers with weights not at all; in a forecaster
+    with the Holt-Winters anchor only the RNN correction's registry layers (see the module doc). The annotated model shares `model`'s weights."""
     registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
+    correction_only = holds_anchor(model)
 
     def annotate_layer(layer):
         if isinstance(layer, keras.layers.InputLayer):
             return layer
+        if correction_only and not (layer.trainable and layer.weights and registry.supports(layer)):
+            return layer  # the forecaster's anchor, heads and switch: calibrated by the converter
         if registry.supports(layer):
             return q.quantize_annotate_layer(layer)
         if layer.weights or isinstance(layer.output, (list, tuple)):

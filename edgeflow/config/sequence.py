@@ -40,6 +40,7 @@ class SequenceConfig:
     recurrent_dropout: float = 0.0
     anchor: str = "holt_winters"  # forecast: the head corrects Holt-Winters run over the window with train-fitted parameters ("holt_winters"), the seasonal-naive ("seasonal") or last-value ("last") forecast, or "none"
     ridge_head: Optional[bool] = None  # forecast, anchor=holt_winters only: a frozen ridge head fitted on the train windows corrects the anchor before the RNN (models/sequence/residual.py); null = on with that anchor
+    rnn_steps: Optional[int] = None  # forecast, anchor=holt_winters: the RNN reads the window's last this many rows (null: 2 x season); fewer rows, fewer unrolled steps in an exported file
     inputs: str = "seasonal_change"  # forecast: the RNN reads "values", or "seasonal_change" (values + their change over one season, see models/sequence/model.py)
     baselines: str = ",".join(FORECAST_BASELINES)  # forecast: comma-separated set the model must beat (the best of them), see components/sequence/baselines.py
     max_baseline_ratio: float = 1.0  # blessed only when error < ratio x best baseline's (forecast) or accuracy > baseline's (classify)
@@ -61,6 +62,7 @@ class SequenceConfig:
         check(self.cell in RNN_CELLS, "cell", f"must be one of {', '.join(RNN_CELLS)}")
         check(1 <= self.units <= 1024, "units", "must be between 1 and 1024")
         check(1 <= self.layers <= 4, "layers", "must be between 1 and 4")
+        check(self.rnn_steps is None or 1 <= self.rnn_steps <= 1024, "rnn_steps", "must be between 1 and 1024 (or null)")
         check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
         check(0.0 <= self.recurrent_dropout < 1.0, "recurrent_dropout", "must be in [0, 1)")
         check(self.anchor in FORECAST_ANCHORS, "anchor", f"must be one of {', '.join(FORECAST_ANCHORS)}")

@@ -133,7 +133,7 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
     standardized units (:func:`seasonal_change_scale`); the head's output is multiplied by it.
     `smoothing` (``anchor=holt_winters``): the train split's Holt-Winters (:class:`Smoothing` as a dict);
     the anchor is its forecast from the window (models/sequence/smoothing.py) and the RNN also reads
-    its one-step errors (scaled by `change_scale`), over the last 2 S steps only, with every value
+    its one-step errors (scaled by `change_scale`), over the last ``sequence.rnn_steps`` rows only (default 2 S), with every value
     relative to the window's last one (:class:`RelativeToLast`).
     `ridge` (``ridge_head``, with ``anchor=holt_winters``): the two frozen linear heads over
     :class:`ResidualFeatures` (models/sequence/residual.py), ``long`` and ``short`` (each ``low``, ``high``,
@@ -163,8 +163,8 @@ def build_rnn(window: int, features: int, outputs: int, cfg: SequenceConfig, unr
         errors = layers.Rescaling(1.0 / change_scale, name="scaled_errors")(raw_errors)
         errors = layers.Cropping1D((window - x.shape[1], 0), name="last_errors")(errors)
         x = layers.Concatenate(name="with_errors")([x, errors])  # (B, W', D + 1)
-        recent = min(x.shape[1], 2 * cfg.season)
-        x = layers.Cropping1D((x.shape[1] - recent, 0), name="recent_steps")(x)  # (B, min(W', 2 S), D + 1)
+        recent = min(x.shape[1], cfg.rnn_steps or 2 * cfg.season)
+        x = layers.Cropping1D((x.shape[1] - recent, 0), name="recent_steps")(x)  # (B, min(W', R), D + 1), R = 2 S by default
     for i in range(cfg.layers):
         x = apply_recurrent(x, cfg.cell, cfg.units, return_sequences=i < cfg.layers - 1,
                             bidirectional=classify and cfg.bidirectional, dropout=cfg.dropout,

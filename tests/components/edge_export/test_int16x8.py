@@ -120,13 +120,32 @@ def test_internal_tensor_names_and_calibration_ranges_are_dropped(int16x8_file):
     assert all(t.quantization is None or t.quantization.min is None for t in graph.tensors)
 
 
-def test_pruning_builds_for_the_forecaster_and_qat_fails_with_one_clear_sentence(forecaster):
+def test_tensors_with_the_same_quantization_share_one_table(int16x8_file, forecaster):
+    """The stripped file against the same model packed with one quantization table per tensor: smaller, and
+    the same forecasts bit for bit."""
+    import flatbuffers
+
+    data = int16x8_file.read_bytes()
+    model = read_model_file(int16x8_file)
+    keys = [tuple(t.quantization.scale) for t in model.subgraphs[0].tensors if t.quantization is not None
+            and t.quantization.scale is not None]
+    assert len(set(keys)) < len(keys)
+    builder = flatbuffers.Builder(len(data))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")  # a table per tensor
+    unshared = int16x8_file.with_name("unshared.tflite")
+    unshared.write_bytes(bytes(builder.Output()))
+    assert len(data) < unshared.stat().st_size
+    x = forecaster[2][:8]
+    assert np.array_equal(EdgeModel(int16x8_file).run(x), EdgeModel(unshared).run(x))
+
+
+def test_pruning_and_qat_build_for_the_forecaster(forecaster):
     """TFMOT refused the forecaster before (the LSTM is not in QAT's registry; pruning refused the model's
-    own weightless layers). Pruning builds, and its file runs on raw windows with forecasts of the right
-    shape and scale (full int8: its error is bounded by the int8 output step, not checked here). QAT of the
-    default form (two ridge heads slicing one window) does not convert in TF 2.16: the QAT converter gives
-    a slice of the window a scale other than the window's ("same scale constraint"); the report says so in
-    one line (README, known limits). Under ``auto`` QAT is not built for it: int16x8 meets the bar first."""
+    own weightless layers), and then QAT of the two-head form failed in TF 2.16's converter ("same scale
+    constraint" on a slice of the window) while its anchor's and heads' layers were annotated. QAT now
+    annotates only the RNN correction (qat_annotate.holds_anchor): both files convert and run in LiteRT on raw windows with forecasts of the right shape and scale (full int8: their error
+    is bounded by the int8 output step, not checked here). Under ``auto`` neither is built for it: int16x8
+    meets the bar first."""
     from edgeflow.components.edge_export.convert import convert_many_in_child
 
     folder, wrap, x_eval, keras, std = forecaster
@@ -134,9 +153,22 @@ def test_pruning_builds_for_the_forecaster_and_qat_fails_with_one_clear_sentence
                 "fine_tune_learning_rate": 0.0005, "prune_sparsity": 0.5, "batch_size": 64}
     built = convert_many_in_child(folder / "model.keras", folder / "train.npz",
                                   [(v, folder / f"{v}.tflite") for v in ("qat_int8", "pruned_int8")], settings, 600)
-    pruned = built["pruned_int8"]
-    assert not isinstance(pruned, Exception), pruned
-    got = EdgeModel(pruned).run(x_eval)
-    assert got.shape == keras.shape and np.abs(got - keras).mean() < std
-    qat = built["qat_int8"]
-    assert isinstance(qat, Exception) and "same scale constraint" in str(qat) and "residual_features" in str(qat), qat
+    for variant in ("qat_int8", "pruned_int8"):
+        path = built[variant]
+        assert not isinstance(path, Exception), (variant, path)
+        got = EdgeModel(path).run(x_eval)
+        assert got.shape == keras.shape and np.abs(got - keras).mean() < std, variant
+    # integer-only is not asserted: on this small model both files keep a few float ops (QAT a MUL of the
+    # raw window's standardization, pruning some slices); the bundled run's qat_int8 is integer-only
+    # (BENCHMARKS.md, issue 18)
+
+
+def test_qat_annotates_only_the_forecasters_rnn_correction(forecaster):
+    import tensorflow as tf
+
+    from edgeflow.components.edge_export.qat_annotate import annotate, holds_anchor
+
+    model = tf.keras.models.load_model(forecaster[0] / "model.keras")
+    assert holds_anchor(model)
+    annotated = {layer.layer.name for layer in annotate(model).layers if "QuantizeAnnotate" in layer.__class__.__name__}
+    assert annotated == {"forecast"}

@@ -67,6 +67,18 @@ def test_seasonal_change_needs_a_window_longer_than_the_season():
                           baselines="persistence,seasonal_naive").season == 24
 
 
+def test_rnn_steps_sets_how_many_last_rows_the_hybrids_rnn_reads():
+    from edgeflow.config import ConfigError
+
+    smoothing = {**SMOOTHING, "profile": np.sin(np.arange(6) / 3.0).tolist()}
+    cfg = SequenceConfig(task="forecast", units=4, window=24, horizon=3, season=6, baselines="persistence,seasonal_naive")
+    steps = {r: build_rnn(24, 1, 3, replace(cfg, rnn_steps=r), smoothing=smoothing).get_layer("lstm1").input.shape[1]
+             for r in (None, 4, 100)}
+    assert steps == {None: 12, 4: 4, 100: 18}  # default 2 S; at most the W - S rows of seasonal change
+    with pytest.raises(ConfigError, match="rnn_steps"):
+        replace(cfg, rnn_steps=0)
+
+
 def convert(model, x, int8: bool) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if int8:
