@@ -185,14 +185,15 @@ def saved_model_detections(model_dir: str, manifest: List[dict]) -> List[dict]:
     import numpy as np
     import tensorflow as tf
 
-    from edgeflow.edge.detection import detect
+    from edgeflow.edge.detection import detect, grid_outputs
     from edgeflow.models.detection.trainer import META_FILE
 
     meta = json.loads(Path(model_dir, META_FILE).read_text())
     serve_raw = tf.saved_model.load(model_dir).signatures["serving_raw"]
     found = []
     for item in manifest:
-        raw = serve_raw(image_bytes=tf.constant([Path(item["path"]).read_bytes()]))["raw_grid"].numpy()[0]
+        outputs = serve_raw(image_bytes=tf.constant([Path(item["path"]).read_bytes()]))
+        raw = [g.numpy()[0] for g in grid_outputs(outputs)]
         d = detect(raw, np.asarray(meta["anchors"]), SCORE_THRESHOLD, meta["iou_threshold"], MAX_DETECTIONS,
                    meta.get("box_coding", "yolov5"))
         scale = np.array([item["width"], item["height"]] * 2, np.float32)

@@ -55,6 +55,25 @@ def decode(raw: np.ndarray, anchors: np.ndarray, box_coding: str = "yolov5"):
     return boxes.reshape(-1, 4), scores.reshape(s * s * a, -1)
 
 
+def decode_scales(raws, anchors, box_coding: str = "yolov5"):
+    """One grid (S, S, A, 5 + C) or a list of them, one per scale, with anchors (A, 2) or (L, A, 2) ->
+    boxes (N, 4), class scores (N, C) of every scale, finest first."""
+    raws = [raws] if isinstance(raws, np.ndarray) else list(raws)
+    anchors = np.asarray(anchors, np.float32).reshape(len(raws), -1, 2)
+    decoded = [decode(r, a, box_coding) for r, a in zip(raws, anchors)]
+    return np.concatenate([b for b, _ in decoded]), np.concatenate([s for _, s in decoded])
+
+
+def grid_outputs(outputs: dict) -> list:
+    """A model's named raw outputs -> its grids, finest first: ``raw_grid`` alone, or ``raw_grid_0``, ..."""
+    if "raw_grid" in outputs:
+        return [outputs["raw_grid"]]
+    names = sorted((k for k in outputs if k.startswith("raw_grid_")), key=lambda k: int(k.rsplit("_", 1)[1]))
+    if not names:
+        raise ValueError(f"the model's outputs {sorted(outputs)} hold no raw_grid; export the detector again")
+    return [outputs[k] for k in names]
+
+
 def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one box (4,) with boxes (N, 4) -> (N,)."""
     lo, hi = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
@@ -75,12 +94,13 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 
 def detect(raw: np.ndarray, anchors: np.ndarray, score_threshold: float = 0.25, iou_threshold: float = 0.45,
            max_detections: int = 20, box_coding: str = "yolov5") -> Detections:
-    """One image's raw grid (S, S, A, 5 + C) -> its detections, class-aware NMS, best first.
+    """One image's raw grid (S, S, A, 5 + C), or its list of grids (one per scale, finest first, with anchors
+    (L, A, 2)) -> its detections, class-aware NMS over all scales together, best first.
 
     Like ``tf.image.combined_non_max_suppression``: every (box, class) pair above the score
     threshold is a candidate, and boxes suppress each other only within a class.
     """
-    boxes, scores = decode(raw, np.asarray(anchors, np.float32).reshape(-1, 2), box_coding)
+    boxes, scores = decode_scales(raw, anchors, box_coding)
     found = []
     for c in range(scores.shape[1]):
         idx = np.nonzero(scores[:, c] > score_threshold)[0]

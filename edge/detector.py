@@ -7,6 +7,8 @@ The model info's ``detection`` block carries what decoding needs::
 
 and ``labels`` names the C classes. The .tflite ends at the raw grid, (1, S, S, A, 5 + C) or the
 same values flattened; :func:`edgeflow.edge.detection.detect` decodes it and runs class-aware NMS.
+A feature-pyramid model's block has ``"grids": [S_0, ...]`` (finest first) and anchors per scale
+(L, A, 2); its .tflite has one output per scale, told apart by size (whatever the interpreter's order).
 """
 from __future__ import annotations
 
@@ -46,6 +48,16 @@ def detection_spec(info: dict) -> dict:
     return {"score_threshold": 0.25, "iou_threshold": 0.45, "max_detections": 20, "box_coding": "yolov2", **spec}
 
 
+def scale_grids(outputs: Sequence[np.ndarray], grids: Sequence[int], anchors: int, classes: int) -> list:
+    """One image's model outputs, one per scale in any order -> [(S_l, S_l, A, 5 + C)] in `grids`' order."""
+    sizes = {o.size: o for o in outputs}
+    if len(outputs) != len(grids) or len(sizes) != len(grids):
+        raise EdgeRuntimeError(f"the model has {len(outputs)} outputs but its info describes {len(grids)} grids "
+                               f"({', '.join(map(str, grids))}); the .tflite and its JSON do not belong together")
+    want = [g * g * anchors * (5 + classes) for g in grids]
+    return [raw_grid(sizes.get(n, outputs[0]), g, anchors, classes) for n, g in zip(want, grids)]
+
+
 def raw_grid(output: np.ndarray, grid: int, anchors: int, classes: int) -> np.ndarray:
     """One image's model output, (S, S, A, 5 + C) or flattened in any way -> (S, S, A, 5 + C)."""
     shape = (grid, grid, anchors, 5 + classes)
@@ -61,12 +73,16 @@ def detect_images(model: EdgeModel, images: Sequence[str | Path],
     """The detections in each image file; `score_threshold` overrides the model info's."""
     spec, labels = detection_spec(model.info), list(model.info["labels"])
     h, w, c = model.image_size()
-    anchors = np.asarray(spec["anchors"], np.float32).reshape(-1, 2)  # (A, 2) fractions of the image
+    grids = [int(g) for g in spec.get("grids", [spec["grid"]])]
+    anchors = np.asarray(spec["anchors"], np.float32).reshape(len(grids), -1, 2)  # (L, A, 2) fractions of the image
     threshold = spec["score_threshold"] if score_threshold is None else score_threshold
     found: List[ImageDetections] = []
     for path in images:
         pixels, (width, height) = read_image(path, (h, w), c)
-        grid = raw_grid(model.run(pixels[None])[0], int(spec["grid"]), len(anchors), len(labels))
+        if len(grids) == 1:
+            grid = raw_grid(model.run(pixels[None])[0], grids[0], anchors.shape[1], len(labels))
+        else:
+            grid = scale_grids([o[0] for o in model.run_outputs(pixels[None])], grids, anchors.shape[1], len(labels))
         d = detect(grid, anchors, threshold, spec["iou_threshold"], int(spec["max_detections"]),
                    spec["box_coding"])
         scale = np.array([width, height, width, height], np.float32)

@@ -130,7 +130,8 @@ class EdgeModel:
             raise EdgeRuntimeError(f"{self.path} cannot be loaded ({first}); the file may be truncated "
                                    "or need the Edge TPU delegate - export it again") from None
         self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+        self.outputs = self.interpreter.get_output_details()
+        self.output = self.outputs[0]
 
     @property
     def input_shape(self) -> tuple:
@@ -156,8 +157,8 @@ class EdgeModel:
         info = np.iinfo(dtype)
         return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
 
-    def _dequantize(self, y: np.ndarray) -> np.ndarray:
-        scale, zero = self.output["quantization"]
+    def _dequantize(self, y: np.ndarray, output: Optional[dict] = None) -> np.ndarray:
+        scale, zero = (output or self.output)["quantization"]
         if np.issubdtype(y.dtype, np.floating) or scale == 0:
             return y.astype(np.float32)
         return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
@@ -167,6 +168,17 @@ class EdgeModel:
         self.interpreter.set_tensor(self.input["index"], x)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])
+
+    def run_outputs(self, x: np.ndarray) -> list:
+        """One input (1, *input_shape[1:]) real values -> every output of the model, real values, in the
+        interpreter's order (a feature-pyramid detector has one per scale)."""
+        x = np.asarray(x)
+        if x.shape != (1, *self.input_shape[1:]) or self.input_shape[0] != 1:
+            raise EdgeRuntimeError(f"input has shape {tuple(x.shape)} but run_outputs takes one input of shape "
+                                   f"(1, {', '.join(map(str, self.input_shape[1:]))}) for a batch-1 model")
+        self.interpreter.set_tensor(self.input["index"], self._quantize(x))
+        self.interpreter.invoke()
+        return [self._dequantize(self.interpreter.get_tensor(o["index"]), o) for o in self.outputs]
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """(N, *input_shape[1:]) real values -> (N, *output_shape[1:]) real values."""

@@ -32,7 +32,7 @@ def evaluate_saved_model(model_dir: str, eval_files, batch: int = 64):
     """(metrics dict, preview PIL image) of the SavedModel at `model_dir` on the examples in `eval_files`."""
     import tensorflow as tf
 
-    from edgeflow.edge.detection import Detections, detect
+    from edgeflow.edge.detection import Detections, detect, grid_outputs
     from edgeflow.models.detection.examples import decode_images, read_detection_examples
     from edgeflow.models.detection.metrics import coco_metrics, contact_sheet, cxcywh_to_xyxy, draw_detections
     from edgeflow.models.detection.trainer import META_FILE
@@ -43,9 +43,9 @@ def evaluate_saved_model(model_dir: str, eval_files, batch: int = 64):
     data = read_detection_examples(eval_files)
     found = []
     for i in range(0, len(data), batch):
-        raw = serve_raw(image_bytes=tf.constant(data.encoded[i:i + batch]))["raw_grid"].numpy()
-        found += [detect(r, np.asarray(meta["anchors"]), EVAL_SCORE_THRESHOLD, meta["iou_threshold"],
-                         EVAL_MAX_DETECTIONS) for r in raw]
+        grids = [g.numpy() for g in grid_outputs(serve_raw(image_bytes=tf.constant(data.encoded[i:i + batch])))]
+        found += [detect([g[j] for g in grids], np.asarray(meta["anchors"]), EVAL_SCORE_THRESHOLD,
+                         meta["iou_threshold"], EVAL_MAX_DETECTIONS) for j in range(len(grids[0]))]
     gt = [cxcywh_to_xyxy(b) for b in data.boxes]
     metrics = coco_metrics(gt, data.classes, found, meta["class_names"])
     images = decode_images(data.encoded[:PREVIEW_IMAGES], meta["image_size"], meta["channels"])

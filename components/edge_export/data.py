@@ -172,6 +172,9 @@ def detection_data(model, examples_uri: str, meta_path: str, config: dict, sampl
 
     with open(meta_path) as f:
         meta = json.load(f)
+    if len(meta.get("grids", [meta["grid"]])) > 1:
+        raise ConversionError(f"EdgeExport does not yet convert feature-pyramid detectors ({len(meta['grids'])} "
+                              "scales); train with detection.scales=1 to export, or run with export.enabled=false")
     anchors = np.asarray(meta["anchors"], np.float32).reshape(-1, 2)
     size, channels, names = meta["image_size"], meta["channels"], meta["class_names"]
 

@@ -30,8 +30,10 @@ class DetectionConfig:
     channels: int = 1
     blocks: int = 3  # conv blocks, each halving the resolution: grid = image_size / 2**blocks
     filters: int = 16  # filters of the first block; each later block doubles them
-    num_anchors: int = 3
-    anchors: Tuple[float, ...] = ()  # w1, h1, w2, h2, ... as fractions of the image; () = k-means on train boxes
+    scales: int = 1  # heads: 1 = one grid at stride 2**blocks; 2 or 3 = a feature pyramid, strides 2**(blocks-L+1)..2**blocks
+    num_anchors: int = 3  # per scale
+    anchors: Tuple[float, ...] = ()  # w1, h1, w2, h2, ... as fractions of the image, finest scale's first; () = k-means
+    #                                  on the training boxes (scales * num_anchors clusters, the smallest to the finest grid)
     # Loss.
     lambda_coord: float = 5.0
     lambda_noobj: float = 0.5
@@ -39,6 +41,8 @@ class DetectionConfig:
     anchor_t: float = 4.0  # an anchor is a positive for a box when no side differs by more than this factor
     neighbour_cells: bool = True  # the centre cell's two nearest neighbours are positives too (YOLOv5)
     label_smoothing: float = 0.0  # class targets (1 - e) * one-hot + e / C
+    obj_balance: Tuple[float, ...] = ()  # objectness weight per scale, finest first; () = 1 each (the sum over
+    #                                      cells already weighs a finer grid by its cell count)
     # Box-aware augmentation in training.
     augment_flip: bool = False  # off for digits: a mirrored 2 is not a 2
     augment_scale: float = 0.2  # zoom drawn from [1 - s, 1 + s]
@@ -66,9 +70,14 @@ class DetectionConfig:
                "must be between 1 and 6, and image_size must be divisible by 2**blocks")
         check(self.filters >= 1, "filters", "must be at least 1")
         check(1 <= self.num_anchors <= 9, "num_anchors", "must be between 1 and 9")
-        check(not self.anchors or (len(self.anchors) == 2 * self.num_anchors and all(
+        check(1 <= self.scales <= min(3, self.blocks), "scales", "must be 1, 2 or 3, and at most blocks")
+        check(not self.anchors or (len(self.anchors) == 2 * self.num_anchors * self.scales and all(
             isinstance(a, (int, float)) and 0 < a <= 1 for a in self.anchors)), "anchors",
-            "must be empty (k-means) or 2 * num_anchors numbers in (0, 1]: w1, h1, w2, h2, ...")
+            "must be empty (k-means) or 2 * num_anchors * scales numbers in (0, 1]: w1, h1, w2, h2, ...")
+        object.__setattr__(self, "obj_balance", tuple(self.obj_balance))
+        check(not self.obj_balance or (len(self.obj_balance) == self.scales and all(
+            isinstance(b, (int, float)) and b > 0 for b in self.obj_balance)), "obj_balance",
+            "must be empty (1 per scale) or one weight above 0 per scale, finest first")
         check(self.lambda_coord >= 0 and self.lambda_noobj >= 0, "lambda_coord",
                "and lambda_noobj must be at least 0")
         check(self.box_loss in BOX_LOSSES, "box_loss", f"must be one of {', '.join(BOX_LOSSES)}")
@@ -98,7 +107,13 @@ class DetectionConfig:
 
     @property
     def grid(self) -> int:
+        """The coarsest (with scales 1, the only) grid's side."""
         return self.side // 2 ** self.blocks
+
+    @property
+    def grids(self) -> Tuple[int, ...]:
+        """Every head's grid side, finest first."""
+        return tuple(self.grid * 2 ** (self.scales - 1 - i) for i in range(self.scales))
 
     def at_size(self, largest_side: int) -> "DetectionConfig":
         """This config with image_size set: kept when given, else `largest_side` (the data's) rounded up

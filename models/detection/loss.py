@@ -16,6 +16,10 @@ The box coding is YOLOv5's (``edgeflow.edge.detection``): x̂ = 2·sigmoid(tx) -
 cell's corner, ŵ = anchor · (2·sigmoid(tw))². The sum over the grid keeps one image's loss
 independent of how many empty cells it has (λ_noobj weighs those). :meth:`YoloLoss.part_metrics`
 gives the three parts as Keras metrics, so each is logged per epoch.
+
+A feature-pyramid model has one loss per scale (its own anchors), summed by Keras; ``obj_balance``
+weighs that scale's objectness part (YOLOv5's per-scale balance), and the parts are logged per scale
+(``raw_grid_0_box_loss``, ...).
 """
 from __future__ import annotations
 
@@ -64,7 +68,7 @@ class YoloLoss(keras.losses.Loss):
     """Per-image YOLO loss (see the module docstring); Keras averages it over the batch."""
 
     def __init__(self, anchors, lambda_coord: float = 5.0, lambda_noobj: float = 0.5, box_loss: str = "ciou",
-                 label_smoothing: float = 0.0, name: str = "yolo_loss", **kwargs):
+                 label_smoothing: float = 0.0, obj_balance: float = 1.0, name: str = "yolo_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
         if box_loss not in BOX_LOSSES:
@@ -73,6 +77,9 @@ class YoloLoss(keras.losses.Loss):
             raise ValueError("lambda_coord and lambda_noobj must be at least 0")
         if not 0 <= label_smoothing < 1:
             raise ValueError("label_smoothing must be in [0, 1)")
+        if obj_balance <= 0:
+            raise ValueError("obj_balance must be above 0")
+        self.obj_balance = float(obj_balance)
         self.anchors = anchors
         self.lambda_coord, self.lambda_noobj, self.box_loss = lambda_coord, lambda_noobj, box_loss
         self.label_smoothing = label_smoothing
@@ -98,7 +105,7 @@ class YoloLoss(keras.losses.Loss):
         ce = tf.nn.softmax_cross_entropy_with_logits(labels=classes, logits=y_pred[..., 5:])
         axes = [1, 2, 3]
         return (tf.reduce_sum(obj * self.lambda_coord * coord, axes),
-                tf.reduce_sum(obj * bce + (1.0 - obj) * self.lambda_noobj * bce, axes),
+                self.obj_balance * tf.reduce_sum(obj * bce + (1.0 - obj) * self.lambda_noobj * bce, axes),
                 tf.reduce_sum(obj * ce, axes))
 
     def call(self, y_true, y_pred):
@@ -116,4 +123,4 @@ class YoloLoss(keras.losses.Loss):
     def get_config(self):
         return {**super().get_config(), "anchors": self.anchors.reshape(-1).tolist(),
                 "lambda_coord": self.lambda_coord, "lambda_noobj": self.lambda_noobj, "box_loss": self.box_loss,
-                "label_smoothing": self.label_smoothing}
+                "label_smoothing": self.label_smoothing, "obj_balance": self.obj_balance}

@@ -4,6 +4,7 @@ The NumPy twin for devices is ``edgeflow.edge.detection`` (same formulas; tests 
 """
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from edgeflow.models.detection.loss import decode_xywh
@@ -21,10 +22,20 @@ def decode(raw: tf.Tensor, anchors: tf.Tensor):
     return tf.reshape(boxes, [-1, s * s * a, 4]), tf.reshape(scores, [-1, s * s * a, depth - 5])
 
 
-def detect(raw: tf.Tensor, anchors, score_threshold: float, iou_threshold: float, max_detections: int) -> dict:
-    """raw (B, S, S, A, 5 + C) -> padded detections, best first:
+def decode_scales(raws, anchors):
+    """raw (B, S, S, A, 5 + C) or a list, one per scale (finest first), anchors (A, 2) or (L, A, 2) ->
+    boxes (B, N, 4), scores (B, N, C) of every scale."""
+    raws = [raws] if isinstance(raws, tf.Tensor) else list(raws)
+    anchors = np.asarray(anchors, np.float32).reshape(len(raws), -1, 2)
+    decoded = [decode(r, tf.constant(a, r.dtype)) for r, a in zip(raws, anchors)]
+    return tf.concat([b for b, _ in decoded], 1), tf.concat([s for _, s in decoded], 1)
+
+
+def detect(raw, anchors, score_threshold: float, iou_threshold: float, max_detections: int) -> dict:
+    """raw (B, S, S, A, 5 + C), or a list of them (one per scale, anchors (L, A, 2)) -> padded detections
+    over all scales, best first:
     boxes (B, D, 4), scores (B, D), classes (B, D) int64, num_detections (B,) int32; D = max_detections."""
-    boxes, scores = decode(raw, tf.constant(anchors, raw.dtype))
+    boxes, scores = decode_scales(raw, anchors)
     nmsed = tf.image.combined_non_max_suppression(
         boxes[:, :, None, :], scores, max_output_size_per_class=max_detections, max_total_size=max_detections,
         iou_threshold=iou_threshold, score_threshold=score_threshold, pad_per_class=False, clip_boxes=False)

@@ -61,19 +61,21 @@ def positive_cells(cx: float, cy: float, grid: int, neighbours: bool = True):
 
 
 def encode_targets(boxes: np.ndarray, classes: np.ndarray, anchors: np.ndarray, grid: int, num_classes: int,
-                   anchor_t: float = 4.0, neighbours: bool = True) -> np.ndarray:
+                   anchor_t: float = 4.0, neighbours: bool = True, fits: np.ndarray = None) -> np.ndarray:
     """boxes (N, 4) (cx, cy, w, h) in [0, 1], classes (N,) -> target (S, S, A, 5 + C) float32.
 
     Each box is a positive in up to 3 cells (:func:`positive_cells`) times every anchor that fits its
     shape (:func:`match_anchors`): ``(x, y, w, h, 1, one-hot class)``, x, y the centre in cell units
     from that cell's corner (in [-0.5, 1.5), what the yolov5 box coding can reach), w, h fractions of
-    the image. Where two boxes claim one (cell, anchor), the later one keeps it.
+    the image. Where two boxes claim one (cell, anchor), the later one keeps it. `fits` (N, A) overrides
+    the anchor match (:func:`encode_scales` matches over every scale's anchors at once).
     """
     anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
     target = np.zeros((grid, grid, len(anchors), 5 + num_classes), np.float32)
     if len(boxes) == 0:
         return target
-    fits = match_anchors(np.maximum(boxes[:, 2:4], 1e-6), anchors, anchor_t)
+    if fits is None:
+        fits = match_anchors(np.maximum(boxes[:, 2:4], 1e-6), anchors, anchor_t)
     for (cx, cy, w, h), cls, ok in zip(boxes, classes, fits):
         for row, col in positive_cells(cx, cy, grid, neighbours):
             for a in np.nonzero(ok)[0]:
@@ -81,3 +83,20 @@ def encode_targets(boxes: np.ndarray, classes: np.ndarray, anchors: np.ndarray, 
                 target[row, col, a, 5:] = 0.0
                 target[row, col, a, 5 + int(cls)] = 1.0
     return target
+
+
+def encode_scales(boxes: np.ndarray, classes: np.ndarray, anchors: np.ndarray, grids, num_classes: int,
+                  anchor_t: float = 4.0, neighbours: bool = True) -> list:
+    """The targets of a pyramid's heads: anchors (L, A, 2), grids (L,) finest first -> [(S_l, S_l, A, 5 + C)].
+
+    Assignment per scale, as in YOLOv5: a box is a positive at every scale with an anchor within
+    `anchor_t` of its shape, so a mid-sized box may train two neighbouring scales; a box no anchor of any
+    scale fits goes to its single best anchor by IoU (not one per scale).
+    """
+    anchors = np.asarray(anchors, np.float32).reshape(len(grids), -1, 2)
+    per_scale = anchors.shape[1]
+    fits = (match_anchors(np.maximum(boxes[:, 2:4], 1e-6), anchors.reshape(-1, 2), anchor_t)
+            if len(boxes) else np.zeros((0, anchors.size // 2), bool))
+    return [encode_targets(boxes, classes, a, grid, num_classes, anchor_t, neighbours,
+                           fits[:, i * per_scale:(i + 1) * per_scale])
+            for i, (a, grid) in enumerate(zip(anchors, grids))]

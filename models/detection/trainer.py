@@ -6,7 +6,8 @@ The exported SavedModel has two signatures, both fed encoded PNG/JPEG bytes (``i
   ``classes`` (B, D), ``class_names`` (B, D), ``num_detections`` (B,); D = detection.max_detections,
   rows past num_detections are padding. Decoding and class-aware NMS run inside the graph.
 * ``serving_raw`` -> ``raw_grid`` (B, S, S, A, 5 + C), for the evaluator and device runtimes, which
-  post-process in NumPy (``edgeflow.edge.detection``) with ``assets.extra/detection.json``.
+  post-process in NumPy (``edgeflow.edge.detection``) with ``assets.extra/detection.json``; a
+  feature-pyramid model (``detection.scales`` > 1) gives ``raw_grid_0`` (finest) ... instead, one per scale.
 
 The (small) training split is held in memory; every epoch re-draws the box-aware augmentation
 (models/detection/augment.py: mosaic, zoom/shift/flip, HSV).
@@ -28,7 +29,7 @@ from edgeflow.models.detection.examples import DetectionSet, decode_images, read
 from edgeflow.models.detection.loss import BOX_CODING, YoloLoss
 from edgeflow.models.detection.model import build_yolo
 from edgeflow.models.detection.augment import augment, hsv_jitter, mosaic
-from edgeflow.models.detection.targets import encode_targets, kmeans_anchors
+from edgeflow.models.detection.targets import encode_scales, kmeans_anchors
 from edgeflow.models.image.transform import decode_images as decode_graph
 from edgeflow.models.training.bare_model import KERAS_DIR
 from edgeflow.models.training.skeleton import TrainingTask, train
@@ -40,7 +41,8 @@ META_FILE = os.path.join("assets.extra", "detection.json")
 
 
 class DetectionBatches(keras.utils.Sequence):
-    """Batches of (images (b, H, W, C), targets (b, S, S, A, 5 + C)); shuffled and augmented when `training`."""
+    """Batches of (images (b, H, W, C), targets (b, S, S, A, 5 + C)), the targets a tuple of one per scale
+    (finest first) for a feature-pyramid model; shuffled and augmented when `training`. anchors (L, A, 2)."""
 
     def __init__(self, images: np.ndarray, data: DetectionSet, anchors: np.ndarray, num_classes: int,
                  cfg: DetectionConfig, batch_size: int, seed: int, training: bool):
@@ -73,12 +75,13 @@ class DetectionBatches(keras.utils.Sequence):
                                              self.cfg.augment_translate)
                 boxes, classes = boxes[keep], classes[keep]
             xs.append(image)
-            ys.append(encode_targets(boxes, classes, self.anchors, self.cfg.grid, self.num_classes,
-                                     self.cfg.anchor_t, self.cfg.neighbour_cells))
+            ys.append(encode_scales(boxes, classes, self.anchors, self.cfg.grids, self.num_classes,
+                                    self.cfg.anchor_t, self.cfg.neighbour_cells))
         xs = np.stack(xs)
         if self.training and any(self.cfg.augment_hsv):
             xs = hsv_jitter(xs, self.rng, self.cfg.augment_hsv)
-        return xs, np.stack(ys)
+        ys = tuple(np.stack(scale) for scale in zip(*ys))
+        return xs, ys[0] if len(ys) == 1 else ys
 
     def on_epoch_end(self):
         if self.training:
@@ -86,10 +89,17 @@ class DetectionBatches(keras.utils.Sequence):
 
 
 def choose_anchors(cfg: DetectionConfig, data: DetectionSet, seed: int) -> np.ndarray:
-    """(A, 2) anchor shapes: from the config, or k-means on the training boxes."""
+    """(L, A, 2) anchor shapes per scale: from the config, or k-means on the training boxes (L * A clusters
+    by area, the smallest A to the finest grid)."""
     if cfg.anchors:
-        return np.asarray(cfg.anchors, np.float32).reshape(-1, 2)
-    return kmeans_anchors(np.concatenate([b[:, 2:4] for b in data.boxes if len(b)]), cfg.num_anchors, seed)
+        return np.asarray(cfg.anchors, np.float32).reshape(cfg.scales, -1, 2)
+    wh = np.concatenate([b[:, 2:4] for b in data.boxes if len(b)])
+    return kmeans_anchors(wh, cfg.num_anchors * cfg.scales, seed).reshape(cfg.scales, cfg.num_anchors, 2)
+
+
+def meta_anchors(anchors: np.ndarray) -> list:
+    """(L, A, 2) -> the model info's anchors: (A, 2) for one scale (as before pyramids), else (L, A, 2)."""
+    return (anchors[0] if len(anchors) == 1 else anchors).tolist()
 
 
 def export_signatures(model, cfg: DetectionConfig, anchors: np.ndarray, class_names):
@@ -97,6 +107,10 @@ def export_signatures(model, cfg: DetectionConfig, anchors: np.ndarray, class_na
 
     def raw_grid(image_bytes):
         return model(decode_graph(image_bytes, cfg.image_size, cfg.channels), training=False)
+
+    def raw_outputs(image_bytes):
+        grids = raw_grid(image_bytes)
+        return ({"raw_grid": grids} if cfg.scales == 1 else {f"raw_grid_{i}": g for i, g in enumerate(grids)})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_images(image_bytes):
@@ -106,15 +120,16 @@ def export_signatures(model, cfg: DetectionConfig, anchors: np.ndarray, class_na
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_raw(image_bytes):
-        return {"raw_grid": raw_grid(image_bytes)}
+        return raw_outputs(image_bytes)
 
     return {"serving_default": serve_images, "serving_raw": serve_raw}
 
 
 def write_meta(model_dir: str, cfg: DetectionConfig, anchors: np.ndarray, class_names, name: str = META_FILE) -> None:
-    """What a runtime needs beside the raw grid: anchors, class names, input size, thresholds."""
-    meta = {"anchors": anchors.tolist(), "class_names": list(class_names), "image_size": cfg.image_size,
-            "channels": cfg.channels, "grid": cfg.grid, "score_threshold": cfg.score_threshold,
+    """What a runtime needs beside the raw grid(s): anchors, grids (finest first), class names, input size,
+    thresholds. anchors (L, A, 2)."""
+    meta = {"anchors": meta_anchors(anchors), "class_names": list(class_names), "image_size": cfg.image_size,
+            "channels": cfg.channels, "grid": cfg.grid, "grids": list(cfg.grids), "score_threshold": cfg.score_threshold,
             "iou_threshold": cfg.iou_threshold, "max_detections": cfg.max_detections, "box_coding": BOX_CODING}
     path = os.path.join(model_dir, name)
     tf.io.gfile.makedirs(os.path.dirname(path))
@@ -138,7 +153,8 @@ class DetectionTask(TrainingTask):
         fit_set, validation_set = (self.train_split.subset(i)
                                    for i in split_indices(len(self.train_split), train.validation_fraction))
         self.fit_set, self.anchors = fit_set, choose_anchors(self.cfg, fit_set, train.seed)
-        log.info("  anchors (w, h as fractions of the image): %s", np.round(self.anchors, 3).tolist())
+        log.info("  anchors (w, h as fractions of the image, per scale from the finest): %s",
+                 np.round(self.anchors, 3).tolist())
         return self._batches(fit_set, train, True), self._batches(validation_set, train, False)
 
     def _batches(self, data: DetectionSet, train: TrainConfig, training: bool, batch_size: int = 0):
@@ -154,17 +170,24 @@ class DetectionTask(TrainingTask):
     def build_model(self):
         cfg = self.cfg
         return build_yolo((cfg.image_size, cfg.image_size, cfg.channels), len(self.class_names), cfg.num_anchors,
-                          cfg.blocks, cfg.filters)
+                          cfg.blocks, cfg.filters, cfg.scales)
 
     def compile(self, model, optimizer):
         cfg = self.cfg
-        loss = YoloLoss(self.anchors, cfg.lambda_coord, cfg.lambda_noobj, cfg.box_loss, cfg.label_smoothing)
-        model.compile(optimizer=optimizer, loss=loss, metrics=loss.part_metrics())  # box/obj/cls_loss per epoch
+        balance = cfg.obj_balance or (1.0,) * cfg.scales
+        losses = [YoloLoss(a, cfg.lambda_coord, cfg.lambda_noobj, cfg.box_loss, cfg.label_smoothing, b)
+                  for a, b in zip(self.anchors, balance)]
+        if len(losses) == 1:  # box/obj/cls_loss per epoch
+            model.compile(optimizer=optimizer, loss=losses[0], metrics=losses[0].part_metrics())
+        else:  # raw_grid_0_box_loss, ... per scale and epoch; Keras sums the scales' losses
+            model.compile(optimizer=optimizer, loss=losses,
+                          metrics={f"raw_grid_{i}": loss.part_metrics() for i, loss in enumerate(losses)})
 
     def describe(self, model, train):
         cfg = self.cfg
-        return (f"training {model.name}: {model.count_params()} parameters, {cfg.grid}x{cfg.grid} grid, "
-                f"{cfg.num_anchors} anchors, up to {train.epochs} epochs on {len(self.fit_set)} images")
+        grids = ", ".join(f"{g}x{g}" for g in cfg.grids)
+        return (f"training {model.name}: {model.count_params()} parameters, {grids} grid, "
+                f"{cfg.num_anchors} anchors per grid, up to {train.epochs} epochs on {len(self.fit_set)} images")
 
     def cures(self):
         cfg = self.cfg

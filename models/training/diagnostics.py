@@ -76,7 +76,7 @@ class GradientHealth(keras.callbacks.Callback):
         super().__init__()
         if not 0 < vanishing_ratio < 1 or exploding_norm <= 0:
             raise ValueError("vanishing_ratio must be in (0, 1) and exploding_norm above 0")
-        self.probe, self.sink = tuple(tf.convert_to_tensor(t) for t in probe), report
+        self.probe, self.sink = tuple(tf.nest.map_structure(tf.convert_to_tensor, t) for t in probe), report
         self.vanishing_ratio, self.exploding_norm = vanishing_ratio, exploding_norm
         self.advice = {**GRADIENT_ADVICE, **(advice or {})}
 

@@ -1,10 +1,13 @@
 """EdgeExport's loaders read bounded, seeded samples of the splits and say how much they held."""
+import json
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from edgeflow.components.edge_export.data import Sampling, load_edge_data
+from edgeflow.components.edge_export.data import Sampling, detection_data, load_edge_data
+from edgeflow.components.edge_export.variants import ConversionError
 from edgeflow.models.features import IMAGE_FEATURE, LABEL_KEY
 
 
@@ -28,3 +31,10 @@ def test_the_image_loader_samples_each_split_within_its_limit(tmp_path):
     np.testing.assert_array_equal(data.y_train, index % 2)  # labels stay with their images
     again = load_edge_data("image", model, "", str(tmp_path), None, {}, ["a", "b"], Sampling(20, 0, seed=3))
     np.testing.assert_array_equal(again.x_train, data.x_train)
+
+
+def test_a_feature_pyramid_detector_is_refused_in_one_sentence(tmp_path):
+    meta = tmp_path / "detection.json"
+    meta.write_text(json.dumps({"anchors": [[[0.1, 0.1]], [[0.4, 0.4]]], "grid": 4, "grids": [8, 4]}))
+    with pytest.raises(ConversionError, match="detection.scales=1 to export"):
+        detection_data(None, str(tmp_path), str(meta), {})
