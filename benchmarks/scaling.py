@@ -1,6 +1,6 @@
 """How the image pipeline's cost grows with the data (issue 17, item 1).
 
-    .venv/bin/python benchmarks/scaling.py [--sizes 2000,8000,20000] [--epochs 1] [--with-export]
+    .venv/bin/python benchmarks/scaling.py [--sizes 2000,8000,20000] [--epochs 1] [--with-export] [--set K=V]
 
 For each size, generates that many colour images (benchmarks/own_images.py: 4 shapes on noisy
 backgrounds, 24-64 px, JPEG and PNG), runs ``edgeflow run image --data FOLDER --set train.epochs=E``
@@ -8,10 +8,12 @@ in a fresh output folder while sampling the resident memory of the CLI's whole p
 every 0.25 s), and reads each component's start and end from ML Metadata. Prints per component: wall
 seconds, milliseconds per example and the peak RSS of the tree while it ran; then the growth ratios
 from each size to the next (time per example, peak memory). EdgeExport is off unless --with-export.
+After each size the rows so far go to OUT/results.json, so a run cut short keeps its finished sizes.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -50,8 +52,9 @@ def component_spans(metadata: Path) -> dict:
     return spans
 
 
-def run(data: Path, out: Path, epochs: int, with_export: bool) -> dict:
-    sets = [f"train.epochs={epochs}", "tracking.enabled=false"] + ([] if with_export else ["export.enabled=false"])
+def run(data: Path, out: Path, epochs: int, with_export: bool, extra: list = ()) -> dict:
+    sets = ([f"train.epochs={epochs}", "tracking.enabled=false"] + ([] if with_export else ["export.enabled=false"])
+            + list(extra))
     cmd = [str(Path(sys.executable).with_name("edgeflow")), "run", "image", "--data", str(data),
            "--output", str(out)] + [a for s in sets for a in ("--set", s)]
     return measure(cmd, out / "image" / "metadata.sqlite")
@@ -86,15 +89,17 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--with-export", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--set", action="append", default=[], help="KEY=VALUE passed on to every run (repeatable)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(args.out or tempfile.mkdtemp(prefix="edgeflow-scaling-"))
     results = {}
     for n in sizes:
         data = write_folder(work / f"data-{n}", n // len(CLASSES))
-        results[n] = run(data, work / f"out-{n}", args.epochs, args.with_export)
+        results[n] = run(data, work / f"out-{n}", args.epochs, args.with_export, args.set)
         print(f"{n} images: exit {results[n]['rc']}, {results[n]['rows']['whole run']['seconds']:.0f} s, "
               f"load {os.getloadavg()[0]:.2f}", flush=True)
+        (work / "results.json").write_text(json.dumps(results, indent=1))
     report(results, sizes)
 
 
